@@ -1,0 +1,213 @@
+"""Stage 3: customer summary -> scores: who has lapsed, how sure we are, what they are worth.
+
+Models (time unit: weeks):
+
+- repeat buyers: BG/NBD (Fader, Hardie & Lee 2005) gives P(alive) and P(no purchase in the
+  horizon); a customer's purchase rate if still active is the posterior mean (r + x) / (alpha + T).
+- one-time buyers: the second-purchase curve (:class:`winback.cadence.SecondPurchaseCurve`), never
+  the BG/NBD "always alive" artefact.
+- spend per occasion: Gamma-Gamma on repeat occasions, or a shrunk mean when it cannot be fitted.
+
+Values (money when the file has amounts, else orders; margin when a cost or margin column exists):
+
+- ``annual_value``: what the customer is worth in a year while active = purchases per year x value
+  per purchase x margin ratio, plus ``REFERRAL_SHARE`` of the annual value of customers they referred.
+- ``expected_value``: expected value over the next year if left alone = annual_value x P(alive).
+- ``value_at_risk``: the value lost if they do not come back = annual_value x (1 - P(alive)).
+- ``priority``: value_at_risk x tenure weight x recoverability, where tenure weight grows 10% per year
+  of relationship (up to +50%) and recoverability halves for every year of silence.
+
+A customer has **lapsed** when they are overdue against their own rhythm (days since the last order
+at least ``LAPSE_FACTOR`` times their usual gap) and the models say they will probably not buy within
+the horizon on their own (P(no purchase) >= 0.5). Customers whose net revenue, or net margin where
+known, is not positive are never targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from winback.cadence import SecondPurchaseCurve, expected_gap, population_gap
+from winback.errors import ModelFitError
+from winback.models import BetaGeoModel, GammaGammaModel, shrunk_average_value
+
+LAPSE_FACTOR = 2.0
+P_NO_PURCHASE_LAPSED = 0.5
+REFERRAL_SHARE = 0.5
+TENURE_WEIGHT_PER_YEAR = 0.10
+TENURE_WEIGHT_MAX_YEARS = 5.0
+RECOVERY_HALF_LIFE_DAYS = 365.0
+MARGIN_PRIOR_ORDERS = 3.0
+WEEK = 7.0
+
+
+@dataclass
+class ScoreParams:
+    horizon_days: int = 90
+
+
+@dataclass
+class ModelInfo:
+    """What was fitted, for the run summary."""
+
+    time_unit: str = "weeks"
+    bgnbd: dict | None = None
+    gamma_gamma: dict | None = None
+    second_purchase: dict = field(default_factory=dict)
+    population_gap_days: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out: dict = {"time_unit": self.time_unit}
+        if self.bgnbd is not None:
+            out["bgnbd"] = self.bgnbd
+        if self.gamma_gamma is not None:
+            out["gamma_gamma"] = self.gamma_gamma
+        out["second_purchase"] = self.second_purchase
+        out["population_gap_days"] = self.population_gap_days
+        out["notes"] = list(self.notes)
+        return out
+
+
+@dataclass
+class ScoreResult:
+    scores: pd.DataFrame  # the summary columns plus the score columns
+    model: ModelInfo
+    #: expected purchase occasions per customer in the next ``days`` days (same order as ``scores``)
+    expected_purchases: Callable[[float], np.ndarray]
+
+
+def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amount: bool = True,
+          has_margin: bool = False) -> ScoreResult:
+    params = params or ScoreParams()
+    info = ModelInfo()
+    out = customers.copy()
+    n = len(out)
+    if n == 0:
+        for col in ("expected_gap_days", "overdue_ratio", "p_alive", "p_no_purchase", "annual_value",
+                    "expected_value", "value_at_risk", "priority"):
+            out[col] = pd.Series(dtype="float64")
+        out["lapsed"] = pd.Series(dtype="bool")
+        out["target"] = pd.Series(dtype="bool")
+        info.notes.append("no customers to score")
+        return ScoreResult(out, info, lambda days: np.zeros(0))
+
+    x = out["frequency"].to_numpy(dtype=float)
+    t_x = out["recency_days"].to_numpy(dtype=float) / WEEK
+    age = out["age_days"].to_numpy(dtype=float) / WEEK
+    silent = out["days_since_last"].to_numpy(dtype=float)
+    horizon_w = params.horizon_days / WEEK
+    repeat = x > 0
+
+    curve = SecondPurchaseCurve.fit(out)
+    info.second_purchase = {
+        "median_days_to_second_purchase": _finite_or_none(curve.median_days),
+        "never_return_share": round(curve.plateau, 4),
+    }
+    pop_gap = population_gap(out)
+    info.population_gap_days = _finite_or_none(pop_gap)
+    gap = expected_gap(out, pop_gap, curve.median_days)
+    out["expected_gap_days"] = gap
+    out["overdue_ratio"] = silent / np.maximum(gap.to_numpy(), 1.0)
+
+    p_alive = curve.p_alive(silent)
+    p_none = curve.p_no_purchase(silent, params.horizon_days)
+    rate_per_week = np.full(n, np.nan)
+    bg: BetaGeoModel | None = None
+    try:
+        bg = BetaGeoModel().fit(x, t_x, age)
+        info.bgnbd = {k: round(float(v), 6) for k, v in bg.params_.items()}
+        info.bgnbd["log_likelihood"] = round(float(bg.log_likelihood_), 4)
+        info.bgnbd["converged"] = bool(bg.converged_)
+        p_alive = np.where(repeat, bg.p_alive(x, t_x, age), p_alive)
+        p_none = np.where(repeat, bg.prob_no_purchase(horizon_w, x, t_x, age), p_none)
+        rate_per_week = (bg.params_["r"] + x) / (bg.params_["alpha"] + age)
+    except ModelFitError as exc:
+        bg = None
+        info.notes.append(f"BG/NBD not used: {exc}")
+    if not np.isfinite(rate_per_week).all():
+        # Without a fitted model: the customer's own rate, shrunk like the gap.
+        rate_per_week = WEEK / np.maximum(gap.to_numpy(), 1.0)
+    out["p_alive"] = np.clip(p_alive, 0.0, 1.0)
+    out["p_no_purchase"] = np.clip(p_none, 0.0, 1.0)
+
+    per_purchase = _value_per_purchase(out, info, has_amount)
+    margin_ratio = _margin_ratio(out) if (has_margin and has_amount) else 1.0
+    own_annual = rate_per_week * 52.0 * per_purchase * margin_ratio
+    own = pd.Series(own_annual, index=out.index)
+    out["annual_value"] = own_annual + REFERRAL_SHARE * _referred_value(customers, own)
+    out["expected_value"] = out["annual_value"] * out["p_alive"]
+    out["value_at_risk"] = out["annual_value"] * (1.0 - out["p_alive"])
+
+    tenure_years = out["age_days"].to_numpy(dtype=float) / 365.25
+    tenure_weight = 1.0 + TENURE_WEIGHT_PER_YEAR * np.minimum(tenure_years, TENURE_WEIGHT_MAX_YEARS)
+    recoverability = 0.5 ** (silent / RECOVERY_HALF_LIFE_DAYS)
+    out["priority"] = out["value_at_risk"] * tenure_weight * recoverability
+
+    out["lapsed"] = (out["overdue_ratio"] >= LAPSE_FACTOR) & (out["p_no_purchase"] >= P_NO_PURCHASE_LAPSED)
+    if has_margin and has_amount:
+        out["target"] = out["margin"] > 0
+    elif has_amount:
+        out["target"] = out["revenue"] > 0
+    else:
+        out["target"] = True
+    p_alive_now = out["p_alive"].to_numpy()
+    rate_now = rate_per_week.copy()
+
+    def expected_purchases(days: float) -> np.ndarray:
+        """Repeat buyers: BG/NBD conditional expectation; one-time buyers: P(a second purchase in time)."""
+        one_time = 1.0 - curve.p_no_purchase(silent, days)
+        if bg is not None:
+            return np.where(repeat, bg.expected_purchases(days / WEEK, x, t_x, age), one_time)
+        return np.where(repeat, p_alive_now * rate_now * days / WEEK, one_time)
+
+    return ScoreResult(out, info, expected_purchases)
+
+
+def _value_per_purchase(out: pd.DataFrame, info: ModelInfo, has_amount: bool) -> np.ndarray:
+    if not has_amount:
+        return np.ones(len(out))
+    x = out["frequency"].to_numpy(dtype=float)
+    repeat_mean = out["repeat_avg_value"].to_numpy(dtype=float)
+    first_mean = out["avg_order_value"].to_numpy(dtype=float)
+    try:
+        gg = GammaGammaModel().fit(x, np.nan_to_num(repeat_mean, nan=0.0))
+        info.gamma_gamma = {k: round(float(v), 6) for k, v in gg.params_.items()}
+        info.gamma_gamma["converged"] = bool(gg.converged_)
+        value = gg.conditional_expected_average_profit(x, np.nan_to_num(repeat_mean, nan=0.0))
+        # One-time buyers: their single order says something too; blend it in like one repeat.
+        value = np.where(x > 0, value, 0.5 * value + 0.5 * np.nan_to_num(first_mean, nan=0.0))
+    except ModelFitError as exc:
+        info.notes.append(f"Gamma-Gamma not used, shrunk averages instead: {exc}")
+        prior = float(np.nanmedian(first_mean)) if np.isfinite(first_mean).any() else 0.0
+        value = shrunk_average_value(out["orders"].to_numpy(dtype=float), np.nan_to_num(first_mean), prior)
+    return np.maximum(np.nan_to_num(value, nan=0.0), 0.0)
+
+
+def _margin_ratio(out: pd.DataFrame) -> np.ndarray:
+    gross = out["gross_revenue"].to_numpy(dtype=float)
+    margin = out["margin"].to_numpy(dtype=float)
+    total_gross = np.nansum(gross)
+    pop = float(np.nansum(margin) / total_gross) if total_gross > 0 else 1.0
+    own = np.divide(margin, gross, out=np.full_like(margin, pop), where=gross > 0)
+    k = MARGIN_PRIOR_ORDERS
+    orders = out["orders"].to_numpy(dtype=float)
+    return (orders * own + k * pop) / (orders + k)
+
+
+def _referred_value(customers: pd.DataFrame, own_annual: pd.Series) -> np.ndarray:
+    """Sum of the own annual value of the customers each customer referred (0 if none)."""
+    if not customers["referrals"].any():
+        return np.zeros(len(customers))
+    referred = customers["referred_by"].fillna("")
+    has = referred != ""
+    sums = own_annual[has].groupby(referred[has]).sum()
+    return sums.reindex(customers.index, fill_value=0.0).to_numpy(dtype=float)
+
+
+def _finite_or_none(v: float) -> float | None:
+    return round(float(v), 2) if np.isfinite(v) else None
