@@ -1,0 +1,236 @@
+"""Stage 4: scores -> the call list: lapsed customers worth calling, best first, with a reason.
+
+Call list contract (one row per customer to call, in calling order). The first eight columns are
+fixed and stable; the rest follow in this order:
+
+=======================  ====================================================================
+column                   meaning
+=======================  ====================================================================
+rank                     1 = call first
+customer_id              exactly as in the input
+segment                  see :mod:`winback.segments`
+reason                   one plain sentence from the customer's own numbers
+last_order_date          ISO date of the last purchase
+days_since_last_order    days from the last purchase to the as-of date
+orders                   purchase occasions (same-day orders merged)
+revenue                  net revenue (purchases minus refunds); empty without an amount column
+name                     name or company, from the customers file or the orders file
+phone                    international format (+90 532 123 45 67); as written when not a valid number
+email                    e-mail as written
+owner                    account owner ("" if unknown); the customers file wins over the orders
+margin                   net margin; empty when the file has no cost or margin column
+average_order_value      gross revenue per purchase occasion
+first_order_date         ISO date of the first purchase
+usual_gap_days           the customer's usual days between orders (shrunk towards the population)
+p_alive                  probability the customer is still active (0-1)
+value_at_risk            yearly value lost if they do not come back
+priority                 the ranking score (value at risk x tenure weight x recoverability)
+last_products            up to three products of the latest purchases, when the file has products
+referrals                customers they brought
+note                     flags, "; "-separated: ``orphaned`` (the owner has left: reassign),
+                         ``invalid phone`` (kept as written), ``no contact details``
+=======================  ====================================================================
+
+Who is listed: lapsed customers who are targets (net revenue, or margin where known, above zero),
+minus everyone marked do-not-contact or named in the suppression file, then the filters
+(``min_value``, ``segments``), the per-owner cap and ``top``. Every customer left off is counted in
+:class:`CallList` under its reason.
+
+Order: customers whose owner has left (``orphaned``) first, so a manager reassigns them; then by
+priority, highest first. Ties in priority are broken by customer id, so the list is the same on
+every run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from winback.contacts import Suppression, empty_contacts, format_phones, suppressed
+from winback.segments import SEGMENTS, reasons
+
+FIXED_COLUMNS = ["rank", "customer_id", "segment", "reason", "last_order_date", "days_since_last_order",
+                 "orders", "revenue"]
+MORE_COLUMNS = ["name", "phone", "email", "owner", "margin", "average_order_value", "first_order_date",
+                "usual_gap_days", "p_alive", "value_at_risk", "priority", "last_products", "referrals", "note"]
+COLUMNS = FIXED_COLUMNS + MORE_COLUMNS
+DEFAULT_TOP = 50
+UNASSIGNED = ""  # owner key of customers without an owner, or whose owner has left
+
+NOTE_ORPHANED = "orphaned"
+NOTE_INVALID_PHONE = "invalid phone"
+NOTE_NO_CONTACT = "no contact details"
+
+
+@dataclass
+class SelectOptions:
+    top: int | None = DEFAULT_TOP  # None = everyone eligible
+    min_value: float | None = None  # least value at risk to be listed
+    segments: tuple[str, ...] = ()  # only these segments (empty = all)
+    per_owner: int | None = None  # at most this many rows per owner (orphaned and unowned count as one)
+    departed_owners: tuple[str, ...] = ()  # owners who have left: their customers are orphaned
+    country: str = "TR"  # for phone numbers written without a country code
+    suppression: Suppression | None = None
+
+
+@dataclass
+class CallList:
+    rows: pd.DataFrame  # COLUMNS, in calling order
+    lapsed: int  # lapsed customers, whether listed or not
+    eligible: int  # lapsed customers who are targets
+    not_targets: int  # lapsed customers left off because they cost more than they bring
+    value_at_risk: float  # summed over all lapsed targets
+    do_not_contact: int = 0  # eligible customers left off: do-not-contact flag or suppression file
+    filtered_out: int = 0  # left off by --min-value or --segment
+    over_owner_cap: int = 0  # left off by --per-owner
+    assignee: pd.Series = field(default_factory=lambda: pd.Series(dtype="str"))  # per row: owner, or ""
+
+    @property
+    def orphaned(self) -> int:
+        return int(self.rows["note"].str.contains(NOTE_ORPHANED, regex=False).sum())
+
+    @property
+    def no_contact(self) -> int:
+        return int(self.rows["note"].str.contains(NOTE_NO_CONTACT, regex=False).sum())
+
+    @property
+    def invalid_phones(self) -> int:
+        return int(self.rows["note"].str.contains(NOTE_INVALID_PHONE, regex=False).sum())
+
+    def per_segment(self) -> dict[str, int]:
+        counts = self.rows["segment"].value_counts()
+        return {name: int(counts[name]) for name in SEGMENTS if name in counts}
+
+    def per_owner(self) -> dict[str, int]:
+        """Listed rows per assignee ("" = to reassign: no owner, or the owner has left)."""
+        counts = self.assignee.value_counts(sort=False)
+        return {str(k): int(counts[k]) for k in sorted(counts.index, key=lambda k: (k == "", k))}
+
+    def by_owner(self) -> dict[str, pd.DataFrame]:
+        """The list split per assignee; the parts keep the calling order and add up to the list."""
+        return {owner: self.rows[self.assignee.to_numpy() == owner] for owner in self.per_owner()}
+
+
+def segment_name(text: str) -> str | None:
+    """The segment a user means (``cant-lose``, ``At Risk``), or None when there is none such."""
+    key = re.sub(r"[\W_]+", "", text.casefold())
+    return next((s for s in SEGMENTS if re.sub(r"[\W_]+", "", s) == key), None)
+
+
+def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *, currency: str | None,
+           has_amount: bool, has_margin: bool, median_second_days: float | None,
+           contacts: pd.DataFrame | None = None) -> CallList:
+    lapsed = scores[scores["lapsed"]]
+    eligible = lapsed[lapsed["target"]]
+    people = (contacts if contacts is not None else empty_contacts()).reindex(eligible.index)
+    for col in ("name", "phone", "email", "owner"):
+        people[col] = people[col].fillna("").astype("str")
+    dnc = people["do_not_contact"].fillna(False).astype(bool)
+    dnc |= suppressed(eligible.index, people, options.suppression, options.country)
+    callable_ = eligible[~dnc.to_numpy()]
+    owner = people["owner"].where(people["owner"] != "", eligible["owner"].fillna("")).astype("str")
+    departed = {_owner_key(o) for o in options.departed_owners if o.strip()}
+    orphaned = owner.map(_owner_key).isin(departed) & (owner != "")
+
+    keep = pd.Series(True, index=callable_.index)
+    if options.min_value is not None:
+        keep &= callable_["value_at_risk"] >= options.min_value
+    if options.segments:
+        keep &= callable_["segment"].isin(options.segments)
+    chosen = callable_[keep.to_numpy()]
+    ranked = pd.DataFrame({
+        "customer_id": chosen.index,
+        "orphaned": orphaned.reindex(chosen.index).to_numpy(),
+        "priority": chosen["priority"].to_numpy(),
+    }).sort_values(["orphaned", "priority", "customer_id"], ascending=[False, False, True], kind="stable")
+    assignee = owner.reindex(ranked["customer_id"]).where(~orphaned.reindex(ranked["customer_id"]), UNASSIGNED)
+    over_cap = 0
+    if options.per_owner is not None:
+        within = assignee.groupby(assignee.to_numpy()).cumcount().to_numpy() < options.per_owner
+        over_cap = int((~within).sum())
+        ranked, assignee = ranked[within], assignee[within]
+    if options.top is not None:
+        ranked, assignee = ranked.head(options.top), assignee.head(options.top)
+    listed = chosen.loc[ranked["customer_id"]]
+    rows = _rows(listed, orders, people.loc[listed.index], owner.loc[listed.index],
+                 orphaned.loc[listed.index], options, currency=currency, has_amount=has_amount,
+                 has_margin=has_margin, median_second_days=median_second_days)
+    return CallList(
+        rows=rows,
+        lapsed=len(lapsed),
+        eligible=len(eligible),
+        not_targets=len(lapsed) - len(eligible),
+        value_at_risk=float(eligible["value_at_risk"].sum()),
+        do_not_contact=int(dnc.sum()),
+        filtered_out=int((~keep).sum()),
+        over_owner_cap=over_cap,
+        assignee=pd.Series(assignee.to_numpy(), dtype="str"),
+    )
+
+
+def _rows(ranked: pd.DataFrame, orders: pd.DataFrame, people: pd.DataFrame, owner: pd.Series,
+          orphaned: pd.Series, options: SelectOptions, *, currency: str | None, has_amount: bool,
+          has_margin: bool, median_second_days: float | None) -> pd.DataFrame:
+    """Format the listed customers as call-list rows (the only per-row work)."""
+    rows = pd.DataFrame(index=ranked.index)
+    rows["rank"] = np.arange(1, len(ranked) + 1, dtype="int64")
+    rows["customer_id"] = ranked.index.astype("str")
+    rows["segment"] = ranked["segment"].astype("str")
+    rows["reason"] = reasons(ranked, currency=currency, has_amount=has_amount,
+                             median_second_days=median_second_days).astype("str")
+    rows["last_order_date"] = ranked["last_order"].dt.strftime("%Y-%m-%d").astype("str")
+    rows["days_since_last_order"] = ranked["days_since_last"].astype("int64")
+    rows["orders"] = ranked["orders"].astype("int64")
+    rows["revenue"] = ranked["revenue"].round(2) if has_amount else float("nan")
+    phone, valid = format_phones(people["phone"], options.country)
+    rows["name"] = people["name"]
+    rows["phone"] = phone
+    rows["email"] = people["email"]
+    rows["owner"] = owner
+    rows["margin"] = ranked["margin"].round(2) if has_margin else float("nan")
+    rows["average_order_value"] = ranked["avg_order_value"].round(2)
+    rows["first_order_date"] = ranked["first_order"].dt.strftime("%Y-%m-%d").astype("str")
+    rows["usual_gap_days"] = ranked["expected_gap_days"].round(0).astype("int64")
+    rows["p_alive"] = ranked["p_alive"].round(3)
+    rows["value_at_risk"] = ranked["value_at_risk"].round(2)
+    rows["priority"] = ranked["priority"].round(2)
+    rows["last_products"] = _last_products(orders, ranked.index).astype("str")
+    rows["referrals"] = ranked["referrals"].astype("int64")
+    no_contact = (phone == "") & (people["email"] == "")
+    notes = pd.DataFrame({
+        NOTE_ORPHANED: orphaned.to_numpy(dtype=bool),
+        NOTE_INVALID_PHONE: ((phone != "") & ~valid).to_numpy(dtype=bool),
+        NOTE_NO_CONTACT: no_contact.to_numpy(dtype=bool),
+    }, index=ranked.index)
+    rows["note"] = _join_flags(notes)
+    for col in ("revenue", "margin"):
+        rows[col] = rows[col].astype("float64")
+    return rows.reset_index(drop=True)[COLUMNS]
+
+
+def _join_flags(flags: pd.DataFrame) -> pd.Series:
+    text = pd.Series("", index=flags.index, dtype="str")
+    for name in flags.columns:
+        text = text + np.where(flags[name].to_numpy(), name + "; ", "")
+    return text.str.removesuffix("; ")
+
+
+def _owner_key(name: str) -> str:
+    return " ".join(str(name).split()).casefold()
+
+
+def _last_products(orders: pd.DataFrame, ids: pd.Index, n: int = 3) -> pd.Series:
+    """Up to ``n`` distinct products from each listed customer's latest purchases."""
+    if "product" not in orders or len(ids) == 0:
+        return pd.Series("", index=ids)
+    mine = orders.loc[orders["customer_id"].isin(ids) & (orders["kind"] == "purchase"),
+                      ["customer_id", "order_date", "product", "line"]]
+    mine = mine[mine["product"].fillna("") != ""]
+    mine = mine.sort_values(["customer_id", "order_date", "line"], ascending=[True, False, False])
+    mine = mine.drop_duplicates(["customer_id", "product"])
+    mine = mine[mine.groupby("customer_id").cumcount() < n]
+    joined = mine.groupby("customer_id")["product"].agg("; ".join)
+    return joined.reindex(ids).fillna("")

@@ -1,0 +1,341 @@
+"""Contact details for the call list: whom to call, how, and whom never to call.
+
+Contact details come from two places: the contact columns of the orders file (the latest non-empty
+name, phone and e-mail per customer) and, with ``--customers FILE``, a customer card export read
+with the importer's rules (any encoding and delimiter, headers in five languages). A value in the
+customers file wins over the orders file; the owner there wins over the owner on the latest order.
+
+Contacts frame contract (index ``customer_id``, str; one row per customer named anywhere):
+
+===============  =====  ===============================================================
+column           dtype  meaning
+===============  =====  ===============================================================
+name             str    name or company as written ("" if unknown)
+phone            str    phone as written ("" if unknown); see :func:`format_phones`
+email            str    e-mail as written ("" if unknown)
+owner            str    account owner from the customers file ("" if it names none)
+do_not_contact   bool   a do-not-contact column says never to call this customer
+===============  =====  ===============================================================
+
+A suppression file (``--suppress FILE``) lists customers never to call: every cell of it is a
+customer id, a phone number or an e-mail address; a customer matching any of them is suppressed.
+
+Phones are normalised only for the rows of the call list (:func:`format_phones`, one library call
+per listed row); matching a suppression file against every customer's phone is vectorised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+
+from winback.errors import InputDataError
+from winback.importer.dialect import Table, frame_table, grid_rows, split_text
+from winback.importer.roles import assign_roles, normalize, parse_mapping
+from winback.importer.source import DecodedText, decode, open_source, read_bytes
+
+CONTACT_COLUMNS = ("name", "phone", "email", "owner")
+DNC = "do_not_contact"
+
+#: Headers of a do-not-contact column (compared after :func:`winback.importer.roles.normalize`).
+DNC_HEADERS = frozenset(normalize(h) for h in (
+    "do not contact", "do not call", "dnc", "no contact", "no calls", "opt out", "opted out",
+    "unsubscribed", "blocked", "suppressed",
+    "aranmasın", "aranmayacak", "aramayın", "arama yasağı", "iletişim yasağı", "iletişime kapalı",
+    "rahatsız etmeyin", "ticari ileti red",
+    "не звонить", "не беспокоить", "отказ от звонков", "не контактировать",
+    "zəng etməyin", "narahat etməyin", "əlaqə saxlamayın",
+    "չզանգել", "չանհանգստացնել",
+))
+#: Cell values that mean "no" in a do-not-contact column. Anything else that is not empty means
+#: "do not contact": when in doubt, winback does not call.
+FALSE_WORDS = frozenset(normalize(w) for w in (
+    "0", "no", "n", "false", "f", "-", "hayır", "h", "yok", "нет", "н", "xeyr", "yox", "ոչ", "չէ",
+))
+
+#: Default phone country by the currency of the amounts.
+COUNTRY_BY_CURRENCY = {"TRY": "TR", "AZN": "AZ", "RUB": "RU", "AMD": "AM"}
+DEFAULT_COUNTRY = "TR"
+
+_SUFFIX_DIGITS = 7  # digits compared before the exact phone check in suppression matching
+
+
+@dataclass
+class CustomersFileInfo:
+    """What was read from a customers file, for the run summary."""
+
+    path: str
+    encoding: str
+    delimiter: str
+    rows: int
+    customers: int
+    duplicate_ids: int
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CustomersFile:
+    contacts: pd.DataFrame  # the contacts frame (see the module contract)
+    info: CustomersFileInfo
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Values from a suppression file: customer ids, phones (E.164) and e-mails (case-folded)."""
+
+    path: str
+    ids: frozenset[str]
+    phones: frozenset[str]
+    emails: frozenset[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+
+def default_country(currency: str | None) -> str:
+    """The phone country to assume for numbers written without a country code."""
+    return COUNTRY_BY_CURRENCY.get(currency or "", DEFAULT_COUNTRY)
+
+
+def check_country(country: str) -> str:
+    code = country.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise InputDataError(f"--country {country}: not a country code phone numbers know. "
+                             "Use two letters, e.g. TR, AZ, RU, AM.")
+    return code
+
+
+def empty_contacts(index: pd.Index | None = None) -> pd.DataFrame:
+    index = index if index is not None else pd.Index([], dtype="str", name="customer_id")
+    frame = pd.DataFrame({col: pd.Series("", index=index, dtype="str") for col in CONTACT_COLUMNS})
+    frame[DNC] = False
+    frame.index.name = "customer_id"
+    return frame
+
+
+def contacts_from_orders(orders: pd.DataFrame) -> pd.DataFrame:
+    """Latest non-empty name, phone and e-mail per customer from the orders file's own columns."""
+    ids = pd.Index(pd.unique(orders["customer_id"]), name="customer_id", dtype="str")
+    out = empty_contacts(ids)
+    ordered = orders.sort_values(["order_date", "line"], kind="stable") if "line" in orders else orders
+    for col in ("name", "phone", "email"):
+        if col not in orders:
+            continue
+        values = ordered[col].fillna("").astype(str).str.strip()
+        named = ordered.loc[values != "", ["customer_id"]].assign(value=values[values != ""])
+        latest = named.drop_duplicates("customer_id", keep="last").set_index("customer_id")["value"]
+        out[col] = latest.reindex(ids).fillna("").astype("str")
+    return out
+
+
+def read_customers(path: str, *, encoding: str | None = None, mapping: list[str] | None = None) -> CustomersFile:
+    """Read a customers file (customer card export) into the contacts frame.
+
+    ``mapping`` takes ``ROLE=COLUMN`` items like ``--map``: roles ``customer_id``, ``name``, ``phone``,
+    ``email``, ``owner`` and ``do_not_contact``.
+    """
+    name = "standard input" if path == "-" else path
+    table, used_encoding = read_any_table(path, name, encoding)
+    dnc_column, role_items = _split_dnc_mapping(mapping)
+    roles = _customer_roles(table.headers, parse_mapping(role_items), name)
+    stripped = table.cells.fillna("").astype(str).apply(lambda c: c.str.strip())
+    ids = stripped[roles["customer_id"]]
+    keep = ids != ""
+    frame = pd.DataFrame({"customer_id": ids})
+    for col in CONTACT_COLUMNS:
+        frame[col] = stripped[roles[col]] if col in roles else ""
+    dnc_idx = _dnc_column(table.headers, roles, dnc_column, name)
+    if dnc_idx is not None:
+        flag = stripped[dnc_idx].map(normalize)
+        frame[DNC] = (flag != "") & ~flag.isin(FALSE_WORDS)
+    else:
+        frame[DNC] = False
+    frame = frame[keep]
+    duplicated = frame["customer_id"].duplicated(keep=False)
+    merged = _merge_duplicates(frame) if duplicated.any() else frame.set_index("customer_id")
+    merged.index.name = "customer_id"
+    columns = {role: table.headers[idx] for role, idx in sorted(roles.items(), key=lambda kv: kv[1])
+               if role in ("customer_id", *CONTACT_COLUMNS)}
+    if dnc_idx is not None:
+        columns[DNC] = table.headers[dnc_idx]
+    info = CustomersFileInfo(
+        path=name, encoding=used_encoding,
+        delimiter={"\t": "tab", " ": "space"}.get(table.delimiter, table.delimiter),
+        rows=len(table.cells), customers=len(merged),
+        duplicate_ids=int(frame.loc[duplicated, "customer_id"].nunique()), columns=columns,
+    )
+    return CustomersFile(merged[[*CONTACT_COLUMNS, DNC]], info)
+
+
+def read_any_table(path: str, name: str, encoding: str | None = None) -> tuple[Table, str]:
+    """Any file the importer reads (delimited text in any encoding, .xlsx, Parquet) as a table."""
+    data = read_bytes(path)
+    src = open_source(data, name, encoding) if data else DecodedText("", "utf-8", 1.0, "plain")
+    if isinstance(src, DecodedText):
+        if not src.text.strip():
+            raise InputDataError(f"{name}: the file is empty. Export it again and check that it has rows.")
+        return frame_table(split_text(src.text, name), name), src.encoding
+    return frame_table(grid_rows(src), name), src.container
+
+
+def merge_contacts(from_orders: pd.DataFrame, from_file: pd.DataFrame | None) -> pd.DataFrame:
+    """Contacts for every customer in either frame; non-empty values of the customers file win.
+
+    Ids are matched exactly; an id that matches nothing exactly is matched with its leading zeros
+    removed (``42`` in the orders, ``00042`` on the customer card) when that is unambiguous.
+    """
+    if from_file is None or from_file.empty:
+        return from_orders
+    from_file = _align_ids(from_file, from_orders.index)
+    index = from_orders.index.union(from_file.index)
+    left = from_orders.reindex(index)
+    right = from_file.reindex(index)
+    out = empty_contacts(index)
+    for col in CONTACT_COLUMNS:
+        mine = right[col].fillna("").astype(str)
+        theirs = left[col].fillna("").astype(str)
+        out[col] = mine.where(mine != "", theirs)
+    out[DNC] = left[DNC].fillna(False).astype(bool) | right[DNC].fillna(False).astype(bool)
+    return out
+
+
+def read_suppression(path: str, *, country: str, encoding: str | None = None) -> Suppression:
+    """Read a suppression file: any delimited or plain list; every cell is an id, phone or e-mail."""
+    name = "standard input" if path == "-" else path
+    text = decode(read_bytes(path), name, encoding).text
+    cells = (pd.Series(text.splitlines(), dtype="str").str.split(r"[;,\t|]", regex=True).explode()
+             .fillna("").str.strip().str.strip('"').str.strip())
+    cells = cells[cells != ""].drop_duplicates()
+    emails = frozenset(cells[cells.str.contains("@", regex=False)].str.casefold())
+    phones = frozenset(_e164(v, country) for v in cells[cells.str.count(r"\d") >= _SUFFIX_DIGITS]) - {""}
+    return Suppression(path=name, ids=frozenset(cells), phones=phones, emails=emails)
+
+
+def suppressed(ids: pd.Index, contacts: pd.DataFrame, suppression: Suppression | None,
+               country: str) -> pd.Series:
+    """True for customers the suppression file names by id, e-mail or phone (vectorised)."""
+    hit = pd.Series(ids.isin(list(suppression.ids)) if suppression else False, index=ids, dtype=bool)
+    if suppression is None or contacts.empty:
+        return hit
+    mine = contacts.reindex(ids)
+    email = mine["email"].fillna("").str.strip().str.casefold()
+    hit |= email.isin(list(suppression.emails)) & (email != "")
+    if suppression.phones:
+        digits = mine["phone"].fillna("").str.replace(r"\D", "", regex=True)
+        keys = {p[-_SUFFIX_DIGITS:] for p in suppression.phones}
+        maybe = (digits.str.len() >= _SUFFIX_DIGITS) & digits.str[-_SUFFIX_DIGITS:].isin(list(keys))
+        # Exact check only for the few phones whose last digits match a suppressed number.
+        exact = mine.loc[maybe, "phone"].map(lambda p: _e164(p, country) in suppression.phones)
+        hit.loc[exact.index[exact.to_numpy(dtype=bool)]] = True
+    return hit
+
+
+def format_phones(phones: pd.Series, country: str) -> tuple[pd.Series, pd.Series]:
+    """International format (``+90 532 123 45 67``) for valid numbers, else the text as written.
+
+    Returns (text, valid). Empty cells are neither valid nor flagged: ``valid`` is False and the text
+    is "". Runs on the listed rows only: one phone-library call per row.
+    """
+    text = phones.fillna("").astype(str).str.strip()
+    formatted = text.map(lambda p: _international(p, country) if p else "")
+    valid = formatted != ""
+    return formatted.where(valid, text), valid
+
+
+def _international(phone: str, country: str) -> str:
+    try:
+        parsed = phonenumbers.parse(phone, country)
+    except phonenumbers.NumberParseException:
+        return ""
+    if not phonenumbers.is_valid_number(parsed):
+        return ""
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def _e164(phone: str, country: str) -> str:
+    try:
+        parsed = phonenumbers.parse(phone, country)
+    except phonenumbers.NumberParseException:
+        return ""
+    if not phonenumbers.is_possible_number(parsed):
+        return ""
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _split_dnc_mapping(mapping: list[str] | None) -> tuple[str | None, list[str]]:
+    dnc: str | None = None
+    rest: list[str] = []
+    for item in mapping or []:
+        for part in item.split(","):
+            role, _, column = part.partition("=")
+            if role.strip() in (DNC, "do-not-contact"):
+                dnc = column.strip()
+            elif part.strip():
+                rest.append(part)
+    return dnc, rest
+
+
+def _customer_roles(headers: list[str], mapping: dict[str, str], name: str) -> dict[str, int]:
+    """The importer's role detection, without its need for an order date column.
+
+    The importer insists on an order date; a customers file has none, so a blank extra column is
+    named as the order date and dropped again.
+    """
+    sentinel = str(len(headers) + 1)
+    try:
+        roles = assign_roles([*headers, ""], {**mapping, "order_date": sentinel}, name)
+    except InputDataError as exc:
+        raise InputDataError(str(exc).replace("--map ", "--customers-map ")) from None
+    roles.pop("order_date", None)
+    return roles
+
+
+def _dnc_column(headers: list[str], roles: dict[str, int], mapped: str | None, name: str) -> int | None:
+    if mapped:
+        if mapped.isdigit() and 1 <= int(mapped) <= len(headers):
+            return int(mapped) - 1
+        hits = [i for i, h in enumerate(headers) if normalize(h) == normalize(mapped)]
+        if len(hits) != 1:
+            found = ", ".join(f"'{h}'" for h in headers if h.strip())
+            raise InputDataError(f"{name}: --customers-map do_not_contact='{mapped}': no such column. "
+                                 f"Headers found: {found}.")
+        return hits[0]
+    taken = set(roles.values())
+    hits = [i for i, h in enumerate(headers) if i not in taken and normalize(h) in DNC_HEADERS]
+    if len(hits) > 1:
+        names = " and ".join(f"'{headers[i]}'" for i in hits)
+        raise InputDataError(f"{name}: columns {names} could both say 'do not contact'. Say which one "
+                             f"with --customers-map do_not_contact='{headers[hits[0]]}'.")
+    return hits[0] if hits else None
+
+
+def _merge_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per id: the last non-empty value of each column; do-not-contact if any row says so."""
+    texts = frame[["customer_id", *CONTACT_COLUMNS]].replace("", np.nan)
+    merged = texts.groupby("customer_id", sort=False).last().fillna("")
+    merged[DNC] = frame.groupby("customer_id", sort=False)[DNC].any()
+    return merged
+
+
+def _align_ids(from_file: pd.DataFrame, order_ids: pd.Index) -> pd.DataFrame:
+    """Rename customer-file ids that match an order id only without leading zeros."""
+    unmatched = ~from_file.index.isin(order_ids)
+    if not unmatched.any():
+        return from_file
+    order_keys = pd.Series(order_ids, index=order_ids).str.lstrip("0")
+    unique_keys = order_keys[~order_keys.duplicated(keep=False)]
+    by_key = pd.Series(unique_keys.index, index=unique_keys.to_numpy())
+    file_keys = pd.Series(from_file.index, index=from_file.index).str.lstrip("0")
+    target = file_keys[unmatched].map(by_key)
+    target = target[target.notna() & ~target.isin(from_file.index)]
+    target = target[~target.duplicated(keep=False)]
+    if target.empty:
+        return from_file
+    renamed = from_file.rename(index=dict(zip(target.index, target.to_numpy(), strict=True)))
+    renamed.index.name = "customer_id"
+    return renamed
+

@@ -1,0 +1,183 @@
+"""The scan pipeline: load -> summarize -> score -> segment -> select, with plain data between stages.
+
+This is the library entry point the CLI calls. It never prints, never reads today's date and never
+writes files: the caller resolves the as-of date and decides where the call list goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+
+from winback import __version__
+from winback.calllist import CallList, SelectOptions, select
+from winback.contacts import (
+    CustomersFileInfo,
+    Suppression,
+    check_country,
+    contacts_from_orders,
+    default_country,
+    merge_contacts,
+    read_customers,
+    read_suppression,
+)
+from winback.importer import ImportOptions, ImportReport, load_orders
+from winback.scoring import ModelInfo, ScoreParams, score
+from winback.segments import SEGMENTS, assign_segments
+from winback.summary import summarize
+from winback.writers import CsvDialect, mirror_dialect
+
+
+@dataclass
+class ScanOptions:
+    as_of: date
+    horizon_days: int = 90
+    top: int | None = 50
+    import_options: ImportOptions = field(default_factory=ImportOptions)
+    customers_path: str | None = None  # --customers: contact details and do-not-contact flags
+    customers_encoding: str | None = None
+    customers_mapping: list[str] = field(default_factory=list)  # ROLE=COLUMN items, like --map
+    suppress_path: str | None = None  # --suppress: ids, phones or e-mails never to call
+    country: str | None = None  # phone country; None = from the currency, else TR
+    min_value: float | None = None
+    segments: tuple[str, ...] = ()
+    per_owner: int | None = None
+    departed_owners: tuple[str, ...] = ()
+
+
+@dataclass
+class ScanResult:
+    as_of: date
+    report: ImportReport
+    orders: pd.DataFrame  # orders up to the as-of date
+    scores: pd.DataFrame  # one row per customer: summary + scores + segment
+    model: ModelInfo
+    call_list: CallList
+    orders_after_as_of: int
+    customers_without_purchases: int
+    has_amount: bool
+    country: str = "TR"
+    customers_file: CustomersFileInfo | None = None
+    suppression: Suppression | None = None
+    has_contacts: bool = False  # any phone or e-mail known, from either file
+
+    @property
+    def currency(self) -> str | None:
+        return self.report.currency
+
+    def segment_counts(self) -> dict[str, int]:
+        counts = self.scores["segment"].value_counts()
+        return {name: int(counts.get(name, 0)) for name in SEGMENTS}
+
+    def to_dict(self, call_list_path: str | None) -> dict:
+        """The ``--json`` run summary (a documented, stable contract: docs/json-summary.md)."""
+        rep = self.report
+        purchases = self.orders[self.orders["kind"] == "purchase"]
+        first = purchases["order_date"].min()
+        last = purchases["order_date"].max()
+        return {
+            "winback_version": __version__,
+            "as_of": self.as_of.isoformat(),
+            "input": {
+                "files": [s.path for s in rep.sources],
+                "rows_read": rep.rows_read,
+                "rows_used": rep.rows_used,
+                "rows_skipped": rep.rows_skipped,
+                "skipped_by_reason": dict(rep.skipped_by_reason),
+                "skipped_examples": {k: list(v) for k, v in rep.skipped_examples.items()},
+                "orders_after_as_of": self.orders_after_as_of,
+                "orders": len(purchases),
+                "refunds": int((self.orders["kind"] == "refund").sum()),
+                "cancelled": int((self.orders["kind"] == "cancelled").sum()),
+                "customers": len(self.scores),
+                "customers_without_purchases": self.customers_without_purchases,
+                "first_order": None if pd.isna(first) else first.date().isoformat(),
+                "last_order": None if pd.isna(last) else last.date().isoformat(),
+                "columns": rep.columns,
+                "currency": rep.currency,
+                "warnings": list(rep.warnings),
+            },
+            "model": self.model.to_dict(),
+            "lapsed": {
+                "customers": self.call_list.lapsed,
+                "eligible": self.call_list.eligible,
+                "not_targets": self.call_list.not_targets,
+                "value_at_risk": round(self.call_list.value_at_risk, 2),
+                "do_not_contact": self.call_list.do_not_contact,
+                "filtered_out": self.call_list.filtered_out,
+                "over_owner_cap": self.call_list.over_owner_cap,
+            },
+            "call_list": {
+                "rows": len(self.call_list.rows),
+                "path": call_list_path,
+                "orphaned": self.call_list.orphaned,
+                "no_contact": self.call_list.no_contact,
+                "invalid_phones": self.call_list.invalid_phones,
+                "per_segment": self.call_list.per_segment(),
+                "per_owner": self.call_list.per_owner(),
+            },
+            "contacts": {
+                "customers_file": None if self.customers_file is None else {
+                    "path": self.customers_file.path,
+                    "rows": self.customers_file.rows,
+                    "customers": self.customers_file.customers,
+                    "duplicate_ids": self.customers_file.duplicate_ids,
+                    "columns": self.customers_file.columns,
+                },
+                "suppression_file": None if self.suppression is None else self.suppression.path,
+                "phone_country": self.country,
+            },
+            "segments": self.segment_counts(),
+        }
+
+
+def scan(paths: Sequence[str], options: ScanOptions) -> ScanResult:
+    # The small files first, so a wrong path fails before the long import.
+    customers_file = (read_customers(options.customers_path, encoding=options.customers_encoding,
+                                     mapping=options.customers_mapping) if options.customers_path else None)
+    loaded = load_orders(paths, options.import_options)
+    summary = summarize(loaded.orders, options.as_of)
+    scored = score(summary.customers, ScoreParams(horizon_days=options.horizon_days),
+                   has_amount=summary.has_amount, has_margin=summary.has_margin)
+    scores = scored.scores
+    scores["segment"] = assign_segments(scores)
+    orders = loaded.orders[loaded.orders["order_date"] <= pd.Timestamp(options.as_of)]
+    country = check_country(options.country) if options.country else default_country(loaded.report.currency)
+    contacts = merge_contacts(contacts_from_orders(orders),
+                              customers_file.contacts if customers_file else None)
+    suppression = read_suppression(options.suppress_path, country=country) if options.suppress_path else None
+    select_options = SelectOptions(
+        top=options.top, min_value=options.min_value, segments=options.segments,
+        per_owner=options.per_owner, departed_owners=options.departed_owners, country=country,
+        suppression=suppression,
+    )
+    call_list = select(
+        scores, orders, select_options, currency=loaded.report.currency,
+        has_amount=summary.has_amount, has_margin=summary.has_margin,
+        median_second_days=scored.model.second_purchase.get("median_days_to_second_purchase"),
+        contacts=contacts,
+    )
+    return ScanResult(
+        as_of=options.as_of,
+        report=loaded.report,
+        orders=orders,
+        scores=scores,
+        model=scored.model,
+        call_list=call_list,
+        orders_after_as_of=summary.orders_after_as_of,
+        customers_without_purchases=summary.customers_without_purchases,
+        has_amount=summary.has_amount,
+        country=country,
+        customers_file=customers_file.info if customers_file else None,
+        suppression=suppression,
+        has_contacts=bool(((contacts["phone"] != "") | (contacts["email"] != "")).any()),
+    )
+
+
+def input_dialect(result: ScanResult) -> CsvDialect:
+    """The CSV dialect of the (first) order file, for a call list that opens like the input did."""
+    src = result.report.sources[0] if result.report.sources else None
+    return mirror_dialect(src.delimiter if src else None, src.formats.get("amount") if src else None)

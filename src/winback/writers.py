@@ -1,0 +1,261 @@
+"""Stage 5: write the call list. Files are written whole or not at all, readable by their owner only.
+
+Every file goes to a temporary file in the target folder first, is flushed to disk, gets mode 0600
+(call lists hold customer data) and only then replaces the target with an atomic rename. A failure at
+any point leaves the previous file as it was.
+
+Formats (docs/call-list.md has the user's view):
+
+- **CSV**: UTF-8 with a byte order mark, ``\\r\\n`` line ends, ISO 8601 dates, empty cells for
+  unknown values, the columns of :data:`winback.calllist.COLUMNS` in that order. Two dialects: comma
+  separated with a decimal point (``comma``), or semicolon separated with a decimal comma
+  (``semicolon``, what Excel expects in Turkish, Azerbaijani and Russian locales). By default the
+  dialect mirrors the order file's (:func:`mirror_dialect`).
+- **XLSX**: one sheet, header row frozen and bold, column widths set, dates as dates, numbers as
+  numbers, ids, phones and every other text as text cells.
+- **JSON**: an array of row objects with the same keys; null for unknown values.
+
+No cell can run as a formula. In CSV, a text cell whose first character (after spaces) is one of
+``= + - @`` or a tab or carriage return gets a leading apostrophe (the OWASP advice); a phone number in
+international format is written ``(+90) 532 123 45 67`` instead, so it reads as written and no
+spreadsheet takes it for a formula or a number. In XLSX, text cells are stored as text, never as
+formulas, and those starting with such a character carry Excel's "quote prefix" style.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+from winback.errors import OutputError
+
+FILE_MODE = 0o600
+FORMATS = ("csv", "xlsx", "json")
+
+TEXT_COLUMNS = ("customer_id", "segment", "reason", "name", "phone", "email", "owner", "last_products",
+                "note")
+DATE_COLUMNS = ("last_order_date", "first_order_date")
+_NUMBER_FORMATS = {
+    "rank": "0", "days_since_last_order": "0", "orders": "0", "usual_gap_days": "0", "referrals": "0",
+    "revenue": "#,##0.00", "margin": "#,##0.00", "average_order_value": "#,##0.00",
+    "value_at_risk": "#,##0.00", "priority": "#,##0.00", "p_alive": "0.000",
+}
+_DATE_FORMAT = "yyyy-mm-dd"
+_MAX_WIDTH = 60
+
+_FORMULA_START = re.compile(r"^[ \u00a0]*[=+\-@\t\r]")
+_INTL_PHONE = re.compile(r"^\+(\d{1,3}) (\d[\d \-]*)$")
+# Characters XML 1.0 cannot hold (openpyxl refuses them).
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    name: str
+    delimiter: str
+    decimal: str
+
+
+COMMA = CsvDialect("comma", ",", ".")
+SEMICOLON = CsvDialect("semicolon", ";", ",")
+DIALECTS = {d.name: d for d in (COMMA, SEMICOLON)}
+
+
+def mirror_dialect(delimiter: str | None, amount_format: str | None) -> CsvDialect:
+    """The dialect of the order file: semicolons when it used them or wrote amounts with a decimal comma."""
+    if delimiter == ";" or "decimal comma" in (amount_format or ""):
+        return SEMICOLON
+    return COMMA
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """Write a file through ``write(binary_handle)`` atomically, with owner-only permissions."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.exists():
+        raise OutputError(f"cannot write {path}: the folder {folder} does not exist. Create it or choose "
+                          "another place with --out.")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write in {folder} ({exc.strerror}). Choose another place with --out.") from exc
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.is_dir():
+            raise OutputError(f"cannot write {path}: it is a folder. Give a file name with --out.")
+        os.replace(tmp, path)
+    except OutputError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(f"cannot write {path} ({exc.strerror}). Check the disk space and permissions, "
+                          "or choose another place with --out.") from exc
+    return path
+
+
+def neutralize(values: pd.Series) -> pd.Series:
+    """Text cells that a spreadsheet could run as a formula, with a leading apostrophe."""
+    text = values.fillna("").astype("str")
+    return text.where(~text.str.contains(_FORMULA_START), "'" + text)
+
+
+def csv_phones(values: pd.Series) -> pd.Series:
+    """International numbers as ``(+90) 532 123 45 67``; other text neutralised like any text."""
+    text = values.fillna("").astype("str")
+    intl = text.str.fullmatch(_INTL_PHONE)
+    return neutralize(text).where(~intl, text.str.replace(_INTL_PHONE, r"(+\1) \2", regex=True))
+
+
+def csv_bytes(rows: pd.DataFrame, dialect: CsvDialect = COMMA, *, bom: bool = True) -> bytes:
+    """The call list as CSV bytes (see the module conventions)."""
+    safe = rows.copy()
+    for col in TEXT_COLUMNS:
+        if col in safe:
+            safe[col] = csv_phones(safe[col]) if col == "phone" else neutralize(safe[col])
+    buf = io.StringIO()
+    safe.to_csv(buf, index=False, sep=dialect.delimiter, decimal=dialect.decimal, lineterminator="\r\n",
+                float_format="%.15g")
+    return (("\ufeff" if bom else "") + buf.getvalue()).encode("utf-8")
+
+
+def json_bytes(rows: pd.DataFrame) -> bytes:
+    """The call list as a JSON array of row objects; null for unknown values."""
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    return (json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
+def xlsx_bytes(rows: pd.DataFrame, *, sheet: str = "Call list",
+               created: dt.datetime | None = None) -> bytes:
+    """The call list as an Excel workbook (see the module conventions)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook(write_only=True)
+    if created is not None:
+        wb.properties.created = created
+    ws = wb.create_sheet(sheet)
+    ws.freeze_panes = "A2"
+    columns = list(rows.columns)
+    for i, col in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = _width(rows, col)
+    if columns:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
+    bold = Font(bold=True)
+    header = []
+    for col in columns:
+        cell = WriteOnlyCell(ws, value=col)
+        cell.font = bold
+        header.append(cell)
+    ws.append(header)
+    dates = {c: pd.to_datetime(rows[c], format="%Y-%m-%d", errors="coerce") for c in DATE_COLUMNS if c in rows}
+    for pos in range(len(rows)):
+        record = rows.iloc[pos]
+        cells = []
+        for col in columns:
+            cells.append(_xlsx_cell(ws, WriteOnlyCell, col, record[col],
+                                    dates[col].iloc[pos] if col in dates else None))
+        ws.append(cells)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _xlsx_cell(ws, cell_type, col: str, value, date_value):  # type: ignore[no-untyped-def]
+    if col in DATE_COLUMNS:
+        if date_value is None or pd.isna(date_value):
+            return cell_type(ws, value=None)
+        cell = cell_type(ws, value=date_value.date())
+        cell.number_format = _DATE_FORMAT
+        return cell
+    if col in TEXT_COLUMNS or col not in _NUMBER_FORMATS:
+        text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+        text = _ILLEGAL_XML.sub("", text)
+        cell = cell_type(ws, value=text if text else None)
+        if text:
+            cell.data_type = "s"  # never a formula, whatever the text starts with
+            if _FORMULA_START.match(text):
+                cell.quotePrefix = True
+        return cell
+    if value is None or pd.isna(value):
+        return cell_type(ws, value=None)
+    number = int(value) if _NUMBER_FORMATS[col] == "0" else float(value)
+    cell = cell_type(ws, value=number)
+    cell.number_format = _NUMBER_FORMATS[col]
+    return cell
+
+
+def _width(rows: pd.DataFrame, col: str) -> float:
+    if col in DATE_COLUMNS:
+        longest = 10
+    elif rows.empty:
+        longest = 0
+    elif col in _NUMBER_FORMATS and col not in TEXT_COLUMNS:
+        longest = int(rows[col].abs().fillna(0).map("{:,.2f}".format).str.len().max())
+    else:
+        longest = int(rows[col].fillna("").astype("str").str.len().max())
+    return float(min(max(longest, len(col)) + 2, _MAX_WIDTH))
+
+
+def render(rows: pd.DataFrame, fmt: str, dialect: CsvDialect = COMMA, *, bom: bool = True) -> bytes:
+    if fmt == "csv":
+        return csv_bytes(rows, dialect, bom=bom)
+    if fmt == "json":
+        return json_bytes(rows)
+    if fmt == "xlsx":
+        return xlsx_bytes(rows)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def write_call_list(rows: pd.DataFrame, path: Path, fmt: str = "csv", dialect: CsvDialect = COMMA) -> Path:
+    data = render(rows, fmt, dialect)
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
+def write_csv(rows: pd.DataFrame, path: Path, dialect: CsvDialect = COMMA) -> Path:
+    return write_call_list(rows, path, "csv", dialect)
+
+
+def write_stream(rows: pd.DataFrame, stream: IO[bytes], fmt: str = "csv", dialect: CsvDialect = COMMA) -> None:
+    """CSV or JSON to an already open binary stream (``--out -``); CSV without the byte order mark."""
+    if fmt == "xlsx":
+        raise OutputError("an Excel workbook cannot go to standard output. Give a file name with --out.")
+    stream.write(render(rows, fmt, dialect, bom=False))
+    stream.flush()
+
+
+def owner_paths(path: Path, owners: list[str]) -> dict[str, Path]:
+    """One file name per owner next to ``path``: ``calls-2026-11-23-ayse-yilmaz.csv``.
+
+    The owner "" (no owner, or the owner has left) gets ``-unassigned``. Names are lower-cased, with
+    letters of any alphabet kept and everything else turned into ``-``; clashes get a number.
+    """
+    out: dict[str, Path] = {}
+    used: set[str] = set()
+    for owner in owners:
+        slug = re.sub(r"[^\w]+", "-", owner.casefold(), flags=re.UNICODE).strip("-_") or "unassigned"
+        base, n = slug, 2
+        while slug in used:
+            slug, n = f"{base}-{n}", n + 1
+        used.add(slug)
+        out[owner] = path.with_name(f"{path.stem}-{slug}{path.suffix}")
+    return out

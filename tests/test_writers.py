@@ -1,0 +1,264 @@
+"""Stage 5: the written files, read back with independent readers (pandas, openpyxl, LibreOffice)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from tests.regen_golden import GOLDEN, dump_xlsx, writer_outputs, writer_rows
+from winback.calllist import COLUMNS
+from winback.errors import OutputError
+from winback.writers import (
+    COMMA,
+    SEMICOLON,
+    atomic_write,
+    csv_bytes,
+    csv_phones,
+    json_bytes,
+    mirror_dialect,
+    neutralize,
+    owner_paths,
+    write_call_list,
+    write_stream,
+    xlsx_bytes,
+)
+
+HOSTILE_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@pytest.mark.parametrize("name", ["writer_comma.csv", "writer_semicolon.csv", "writer.json", "writer.xlsx.txt"])
+def test_golden(name):
+    """Byte for byte; after an intended change run: python -m tests.regen_golden"""
+    assert writer_outputs()[name] == (GOLDEN / name).read_bytes()
+
+
+def read_csv(data: bytes, sep: str = ",", decimal: str = ".") -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(data), sep=sep, decimal=decimal, encoding="utf-8-sig",
+                       dtype={"customer_id": str, "phone": str}, keep_default_na=False, na_values=[""])
+
+
+def test_csv_comma_types_ids_dates_and_hostile_cells():
+    data = csv_bytes(writer_rows(), COMMA)
+    assert data.startswith(b"\xef\xbb\xbfrank,customer_id,")
+    assert b"\r\n" in data
+    frame = read_csv(data)
+    assert list(frame.columns) == COLUMNS
+    assert frame["customer_id"].tolist() == ["00042", "'-7", "C-100"]
+    assert frame["revenue"].tolist() == [14250.5, 99.99, -0.5]
+    assert frame["rank"].dtype == "int64"
+    assert pd.isna(frame.loc[1, "margin"])
+    assert frame["last_order_date"].tolist() == ["2025-11-01", "2025-06-01", "2024-12-31"]
+    assert frame["phone"].tolist() == ["(+90) 532 123 45 67", "0532 12", "(+7) 912 345-67-89"]
+    assert frame.loc[1, "name"] == "'=HYPERLINK(\"http://x\",\"click\")"
+    assert frame.loc[2, "name"] == "'+ Ölçü; \"quoted\"\nline"
+    assert frame.loc[2, "reason"].startswith("'@SUM")
+    assert frame.loc[2, "email"] == "'@evil"
+    assert frame["last_products"].tolist() == ["Türk Kahvesi 1 kg; Çay", "'-Tea", "'\tTab"]
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            assert not frame[col].fillna("").str.startswith(HOSTILE_START).any(), col
+
+
+def test_csv_semicolon_decimal_comma():
+    data = csv_bytes(writer_rows(), SEMICOLON)
+    text = data.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("rank;customer_id;segment;")
+    assert ";14250,5;" in text and ";0,123;" in text
+    frame = read_csv(data, sep=";", decimal=",")
+    assert frame["revenue"].tolist() == [14250.5, 99.99, -0.5]
+    assert frame["customer_id"].tolist()[0] == "00042"
+
+
+def test_mirror_dialect():
+    assert mirror_dialect(";", "decimal comma") is SEMICOLON
+    assert mirror_dialect(",", "decimal comma, thousands ' '") is SEMICOLON
+    assert mirror_dialect("tab", "decimal point") is COMMA
+    assert mirror_dialect(",", None) is COMMA
+    assert mirror_dialect(None, None) is COMMA
+
+
+def test_neutralize_only_what_could_run():
+    values = pd.Series(["=1", "+1", "-1", "@a", "\tx", "\rx", "  =1", "a=b", "", "Ölçü", "1-2"])
+    assert neutralize(values).tolist() == ["'=1", "'+1", "'-1", "'@a", "'\tx", "'\rx", "'  =1", "a=b", "",
+                                           "Ölçü", "1-2"]
+    assert csv_phones(pd.Series(["+90 532 123 45 67", "+905321234567", "+1 650-253-0000", "=1", ""])).tolist() == [
+        "(+90) 532 123 45 67", "'+905321234567", "(+1) 650-253-0000", "'=1", ""]
+
+
+def test_json_rows():
+    records = json.loads(json_bytes(writer_rows()))
+    assert [list(r) for r in records] == [COLUMNS] * 3
+    first = records[0]
+    assert first["customer_id"] == "00042" and first["phone"] == "+90 532 123 45 67"
+    assert first["rank"] == 1 and isinstance(first["revenue"], float)
+    assert records[1]["margin"] is None
+    assert records[1]["name"].startswith("=")  # JSON is data, not a spreadsheet: written as is
+
+
+def test_xlsx_types_layout_and_no_formulas():
+    wb = load_workbook(io.BytesIO(xlsx_bytes(writer_rows())))
+    ws = wb.active
+    assert ws.freeze_panes == "A2"
+    header = [c.value for c in ws[1]]
+    assert header == COLUMNS
+    assert all(c.font.bold for c in ws[1])
+    col = {name: i + 1 for i, name in enumerate(header)}
+    cell = ws.cell(2, col["customer_id"])
+    assert (cell.value, cell.data_type) == ("00042", "s")
+    cell = ws.cell(2, col["phone"])
+    assert (cell.value, cell.data_type) == ("+90 532 123 45 67", "s")
+    cell = ws.cell(2, col["last_order_date"])
+    assert cell.is_date and cell.value == dt.datetime(2025, 11, 1) and cell.number_format == "yyyy-mm-dd"
+    cell = ws.cell(2, col["revenue"])
+    assert cell.data_type == "n" and cell.value == 14250.5
+    assert ws.cell(2, col["rank"]).value == 1 and isinstance(ws.cell(2, col["rank"]).value, int)
+    assert ws.cell(3, col["margin"]).value is None
+    hostile = ws.cell(3, col["name"])
+    assert hostile.data_type == "s" and hostile.value == "=HYPERLINK(\"http://x\",\"click\")"
+    assert hostile.quotePrefix
+    for row in ws.iter_rows(min_row=2):
+        for c in row:
+            assert c.data_type != "f", c.coordinate
+    assert ws.column_dimensions["D"].width == 60  # reason: capped
+    assert ws.column_dimensions["B"].width >= len("customer_id")
+
+
+def test_xlsx_raw_xml_has_no_formula_elements():
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(xlsx_bytes(writer_rows()))) as zf:
+        sheet = zf.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet and "<f " not in sheet
+
+
+def test_xlsx_of_empty_list_has_the_header():
+    wb = load_workbook(io.BytesIO(xlsx_bytes(writer_rows().iloc[0:0])))
+    assert [c.value for c in wb.active[1]] == COLUMNS and wb.active.max_row == 1
+
+
+def test_files_are_owner_only_and_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "calls.xlsx"
+    write_call_list(writer_rows(), path, "xlsx")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    before = path.read_bytes()
+
+    def boom(fh):
+        fh.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OutputError, match="No space left"):
+        atomic_write(path, boom)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["calls.xlsx"]
+
+
+def test_stream_refuses_xlsx_and_writes_csv_without_bom():
+    buf = io.BytesIO()
+    write_stream(writer_rows(), buf, "csv", SEMICOLON)
+    assert buf.getvalue().startswith(b"rank;customer_id")
+    with pytest.raises(OutputError, match="--out"):
+        write_stream(writer_rows(), io.BytesIO(), "xlsx")
+
+
+def test_owner_paths():
+    paths = owner_paths(Path("out/calls.csv"), ["Ayşe Yılmaz", "ayşe yılmaz", "Иванов", "a/b", ""])
+    assert {k: v.name for k, v in paths.items()} == {
+        "Ayşe Yılmaz": "calls-ayşe-yılmaz.csv", "ayşe yılmaz": "calls-ayşe-yılmaz-2.csv",
+        "Иванов": "calls-иванов.csv", "a/b": "calls-a-b.csv", "": "calls-unassigned.csv"}
+    assert all(p.parent == Path("out") for p in paths.values())
+
+
+def test_golden_xlsx_dump_is_stable():
+    assert dump_xlsx(xlsx_bytes(writer_rows())) == dump_xlsx(xlsx_bytes(writer_rows()))
+
+
+# --- LibreOffice: the files as a real spreadsheet opens them -------------------------------------
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+needs_soffice = pytest.mark.skipif(
+    SOFFICE is None, reason="LibreOffice is not installed (apt-get install libreoffice-calc-nogui)")
+
+
+def convert(src: Path, fmt: str, tmp: Path, infilter: str | None = None) -> Path:
+    """Convert headless with a private profile; returns the converted file."""
+    out = tmp / "converted"
+    cmd = [SOFFICE, "--headless", "--norestore", f"-env:UserInstallation=file://{tmp / 'lo-profile'}"]
+    if infilter:
+        cmd.append(f"--infilter={infilter}")
+    cmd += ["--convert-to", fmt, "--outdir", str(out), str(src)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    result = out / f"{src.stem}.{fmt.split(':')[0]}"
+    assert result.exists(), f"LibreOffice did not write {result}"
+    return result
+
+
+@pytest.mark.slow
+@needs_soffice
+def test_libreoffice_opens_semicolon_csv_in_turkish_locale(tmp_path):
+    """Separator ;, UTF-8, Turkish locale (1055), formulas evaluated: the worst case for injection."""
+    src = tmp_path / "calls.csv"
+    src.write_bytes(csv_bytes(writer_rows(), SEMICOLON))
+    book = load_workbook(convert(src, "xlsx", tmp_path, infilter="CSV:59,34,76,1,,1055"))
+    ws = book.active
+    header = [c.value for c in ws[1]]
+    assert header == COLUMNS
+    col = {name: i + 1 for i, name in enumerate(header)}
+    for row in ws.iter_rows(min_row=2):
+        for c in row:
+            assert c.data_type != "f", f"{c.coordinate} became a formula: {c.value!r}"
+    assert ws.cell(2, col["name"]).value == "Şahin Kafe (İstanbul)"
+    assert ws.cell(3, col["name"]).value == "'=HYPERLINK(\"http://x\",\"click\")"
+    assert ws.cell(2, col["phone"]).value == "(+90) 532 123 45 67"
+    assert ws.cell(4, col["phone"]).value == "(+7) 912 345-67-89"
+    assert ws.cell(2, col["revenue"]).value == 14250.5  # decimal comma read as a number
+    assert ws.cell(2, col["p_alive"]).value == pytest.approx(0.123)
+    assert ws.cell(2, col["last_order_date"]).is_date
+    assert ws.cell(4, col["customer_id"]).value == "C-100"
+    # A CSV cannot say "this is text": 00042 opens as the number 42 unless the column is imported as
+    # Text (docs/call-list.md says so and recommends --format xlsx).
+    assert ws.cell(2, col["customer_id"]).value == 42
+
+
+@pytest.mark.slow
+@needs_soffice
+def test_libreoffice_keeps_ids_when_id_column_is_text(tmp_path):
+    src = tmp_path / "calls.csv"
+    src.write_bytes(csv_bytes(writer_rows(), COMMA))
+    book = load_workbook(convert(src, "xlsx", tmp_path, infilter="CSV:44,34,76,1,2/2,1033"))
+    ws = book.active
+    assert [ws.cell(r, 2).value for r in (2, 3, 4)] == ["00042", "'-7", "C-100"]
+
+
+@pytest.mark.slow
+@needs_soffice
+def test_libreoffice_reads_our_xlsx(tmp_path):
+    src = tmp_path / "calls.xlsx"
+    src.write_bytes(xlsx_bytes(writer_rows()))
+    again = convert(src, "xlsx", tmp_path)  # LibreOffice loads and saves it again
+    ws = load_workbook(again).active
+    col = {c.value: c.column for c in ws[1]}
+    assert ws.cell(2, col["customer_id"]).value == "00042"
+    assert ws.cell(2, col["phone"]).value == "+90 532 123 45 67"
+    assert ws.cell(3, col["name"]).value == "=HYPERLINK(\"http://x\",\"click\")"
+    assert ws.cell(3, col["name"]).data_type == "s"
+    assert ws.cell(2, col["revenue"]).value == 14250.5
+    assert ws.cell(2, col["first_order_date"]).is_date
+    # (Headless LibreOffice has no view, so it drops frozen panes of any workbook on saving; the
+    # frozen header is checked with openpyxl above.)
+    exported = convert(src, "csv:Text - txt - csv (StarCalc):44,34,76,1", tmp_path / "csv")
+    frame = pd.read_csv(exported, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert list(frame.columns) == COLUMNS
+    assert frame.loc[0, "customer_id"] == "00042"
+    assert frame.loc[0, "phone"] == "+90 532 123 45 67"
+    assert frame.loc[0, "last_order_date"] == "2025-11-01"
+    assert frame.loc[1, "name"] == "=HYPERLINK(\"http://x\",\"click\")"
