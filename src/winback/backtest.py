@@ -5,8 +5,9 @@ holdout window (cutoff, cutoff + holdout] say who really came back. Definitions,
 known at the cutoff:
 
 - **truly lapsed**: no purchase in the holdout window.
-- **at-risk value**: revenue (margin when known; orders without amounts) over the 365 days before the
-  cutoff, counted only for truly lapsed customers; the value the shop really lost.
+- **at-risk value**: margin when known, else net revenue (orders without amounts) over the 365 days
+  before the cutoff, counted only for truly lapsed customers; the value the shop really lost. (The
+  same definition as the value at risk in :mod:`winback.scoring`.)
 - **valuable**: in the top 20% of customers by that trailing-year value.
 
 For a list of size K: *precision* is the share of listed customers who truly lapsed; *value captured*
@@ -17,7 +18,8 @@ Rankings compared on the same customers:
 
 - ``winback``: lapsed customers worth calling by priority, then everyone else by priority.
 - ``90-day rule``: customers without an order for 90 days, by net revenue; then the rest by revenue.
-- ``revenue x (1 - P(alive))``: everyone by net revenue times the model's probability of being gone.
+- ``revenue x (1 - P(alive))``: everyone by net revenue times the probability of being gone that a
+  plain BG/NBD model gives (as the BTYD libraries do: one-time buyers always alive).
 
 Calibration compares the purchases the model expected in the holdout with the actual ones, in
 total and by number of repeat purchases before the cutoff, and the per-customer mean absolute error
@@ -33,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from winback.errors import InputDataError
-from winback.scoring import ScoreParams, score
+from winback.scoring import ScoreParams, last_year_value, score
 from winback.segments import assign_segments
 from winback.summary import summarize
 
@@ -121,8 +123,9 @@ def backtest(orders: pd.DataFrame, cutoff: date, holdout_days: int, *, list_size
             f"({end.date()}). Use a shorter --holdout or an earlier --cutoff."
         )
     summary = summarize(orders, cutoff)
-    scored = score(summary.customers, ScoreParams(horizon_days=horizon_days), has_amount=summary.has_amount,
-                   has_margin=summary.has_margin)
+    flags = {"has_amount": summary.has_amount, "has_margin": summary.has_margin}
+    trailing = last_year_value(orders, cutoff, **flags)
+    scored = score(summary.customers, ScoreParams(horizon_days=horizon_days), recent_value=trailing, **flags)
     s = scored.scores
     s["segment"] = assign_segments(s)
 
@@ -130,7 +133,7 @@ def backtest(orders: pd.DataFrame, cutoff: date, holdout_days: int, *, list_size
     occasions = window.drop_duplicates(["customer_id", "order_date"]).groupby("customer_id").size()
     actual = occasions.reindex(s.index, fill_value=0).to_numpy()
     came_back = actual > 0
-    trailing = _trailing_value(orders, cutoff, summary.has_amount, summary.has_margin).reindex(s.index, fill_value=0.0)
+    trailing = trailing.reindex(s.index, fill_value=0.0)
     lost_value = np.where(came_back, 0.0, np.maximum(trailing.to_numpy(), 0.0))
     valuable = trailing.to_numpy() >= np.quantile(trailing.to_numpy(), 1.0 - VALUABLE_SHARE)
     valuable_lost = valuable & ~came_back
@@ -138,10 +141,12 @@ def backtest(orders: pd.DataFrame, cutoff: date, holdout_days: int, *, list_size
     revenue = np.nan_to_num(s["revenue"].to_numpy(dtype=float), nan=0.0) if summary.has_amount \
         else s["orders"].to_numpy(dtype=float)
     eligible = (s["lapsed"] & s["target"]).to_numpy()
+    # The baseline uses P(alive) as the BG/NBD libraries give it (one-time buyers always alive).
+    plain_p_alive = s["p_alive_bgnbd"].fillna(s["p_alive"]).to_numpy()
     rankings = {
         "winback": _order(-eligible.astype(float), -s["priority"].to_numpy(), s.index),
         "90-day rule": _order(-(s["days_since_last"].to_numpy() >= BASELINE_DAYS).astype(float), -revenue, s.index),
-        "revenue x (1 - P(alive))": _order(np.zeros(len(s)), -revenue * (1.0 - s["p_alive"].to_numpy()), s.index),
+        "revenue x (1 - P(alive))": _order(np.zeros(len(s)), -revenue * (1.0 - plain_p_alive), s.index),
     }
     ks = sorted({k for k in (list_size, *extra_k) if 0 < k <= len(s)})
     best = np.sort(lost_value)[::-1]
@@ -185,22 +190,6 @@ def holdout_cutoff(orders: pd.DataFrame, holdout_days: int) -> date:
 def _order(primary: np.ndarray, secondary: np.ndarray, ids: pd.Index) -> np.ndarray:
     """Positions sorted by primary, then secondary, then customer id (all ascending)."""
     return np.lexsort((np.asarray(ids, dtype=str), secondary, primary))
-
-
-def _trailing_value(orders: pd.DataFrame, cutoff: date, has_amount: bool, has_margin: bool) -> pd.Series:
-    start = pd.Timestamp(cutoff) - pd.Timedelta(days=365)
-    recent = orders[(orders["order_date"] > start) & (orders["order_date"] <= pd.Timestamp(cutoff))
-                    & (orders["kind"] != "cancelled")]
-    if not has_amount:
-        return recent[recent["kind"] == "purchase"].drop_duplicates(["customer_id", "order_date"]) \
-            .groupby("customer_id").size().astype(float)
-    if has_margin and "margin" in recent:
-        value = recent["margin"].fillna(0.0)
-    elif has_margin and "cost" in recent:
-        value = recent["amount"].fillna(0.0) - recent["cost"].fillna(0.0)
-    else:
-        value = recent["amount"].fillna(0.0)
-    return value.groupby(recent["customer_id"]).sum()
 
 
 def _calibration(s: pd.DataFrame, actual: np.ndarray, predicted: np.ndarray, holdout_days: int) -> tuple[pd.DataFrame, float, float]:

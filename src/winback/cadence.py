@@ -9,7 +9,8 @@ Two pieces, both vectorised:
 - :class:`SecondPurchaseCurve`: how long customers here take to make a *second* purchase, as a
   Kaplan-Meier curve over all customers (repeat buyers are events at their first gap; one-time
   buyers are censored at their age). It gives one-time buyers a defensible chance of still coming
-  back after ``d`` silent days, instead of the BG/NBD "always alive" artefact.
+  back after ``d`` silent days (within the horizon, and within a year for P(alive)), instead of the
+  BG/NBD "always alive" artefact.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import pandas as pd
 
 #: Pseudo-gaps of population evidence mixed into each customer's own median gap.
 PRIOR_GAPS = 2.0
+#: A one-time buyer counts as "alive" with the probability of buying again within this many days.
+ALIVE_WITHIN_DAYS = 365.0
 
 
 def population_gap(customers: pd.DataFrame) -> float:
@@ -50,13 +53,18 @@ def expected_gap(customers: pd.DataFrame, pop_gap: float, first_gap_median: floa
 
 @dataclass(frozen=True)
 class SecondPurchaseCurve:
-    """Kaplan-Meier survival of "no second purchase yet" against days since the first purchase."""
+    """Kaplan-Meier survival of "no second purchase yet" against days since the first purchase.
+
+    Beyond the last time with enough customers still waiting, the curve is extended with the hazard
+    seen over the last third of that range (a constant-hazard tail), so a short history neither says
+    "nobody ever comes back after this" nor "everyone does".
+    """
 
     times: np.ndarray  # distinct event times (days), ascending
     survival: np.ndarray  # S(t) just after each time
-    plateau: float  # long-run share that never makes a second purchase
-    median_days: float  # days by which half of those who do return have returned (NaN if none)
+    median_days: float  # days by which half of those who returned had returned (NaN if none)
     reliable_until: float  # last time with enough customers still at risk
+    tail_hazard: float  # per day, used beyond reliable_until
 
     @classmethod
     def fit(cls, customers: pd.DataFrame, min_at_risk: int = 30) -> SecondPurchaseCurve:
@@ -67,36 +75,46 @@ class SecondPurchaseCurve:
         order = np.argsort(t, kind="stable")
         t, event = t[order], repeat[order]
         if not event.any():
-            return cls(np.array([0.0]), np.array([1.0]), 1.0, float("nan"), float(t.max(initial=0.0)))
+            return cls(np.array([0.0]), np.array([1.0]), float("nan"), float(t.max(initial=0.0)), 0.0)
         times, first_idx = np.unique(t, return_index=True)
         at_risk = len(t) - first_idx
         events = np.add.reduceat(event.astype(float), first_idx)
         survival = np.cumprod(1.0 - events / at_risk)
         ok = at_risk >= min(min_at_risk, len(t))
         reliable_until = float(times[ok][-1]) if ok.any() else float(times[-1])
-        plateau = float(survival[times <= reliable_until][-1])
-        returned_share = 1.0 - plateau
-        if returned_share > 0:
-            half = 1.0 - returned_share / 2.0
-            idx = int(np.searchsorted(-survival, -half, side="left"))
+        keep = times <= reliable_until
+        times, survival = times[keep], survival[keep]
+        start = reliable_until * 2.0 / 3.0
+        s_start = float(survival[times <= start][-1]) if (times <= start).any() else 1.0
+        s_end = float(survival[-1])
+        span = reliable_until - start
+        tail = float(np.log(s_start / s_end) / span) if span > 0 and s_end > 0 else 0.0
+        returned = 1.0 - s_end
+        if returned > 0:
+            idx = int(np.searchsorted(-survival, -(1.0 - returned / 2.0), side="left"))
             median_days = float(times[min(idx, len(times) - 1)])
         else:
             median_days = float("nan")
-        return cls(times, survival, plateau, median_days, reliable_until)
+        return cls(times, survival, median_days, reliable_until, max(tail, 0.0))
 
     def s(self, days: np.ndarray) -> np.ndarray:
         """S(days): share with no second purchase after ``days`` days."""
         days = np.asarray(days, dtype=float)
         idx = np.searchsorted(self.times, days, side="right") - 1
-        return np.where(idx >= 0, self.survival[np.clip(idx, 0, None)], 1.0)
-
-    def p_alive(self, days_silent: np.ndarray) -> np.ndarray:
-        """P(a one-time buyer silent for ``days_silent`` days will still make a second purchase)."""
-        s_now = self.s(days_silent)
-        return np.clip((s_now - self.plateau) / np.maximum(s_now, 1e-12), 0.0, 1.0)
+        inside = np.where(idx >= 0, self.survival[np.clip(idx, 0, None)], 1.0)
+        beyond = self.survival[-1] * np.exp(-self.tail_hazard * np.maximum(days - self.reliable_until, 0.0))
+        return np.where(days > self.reliable_until, beyond, inside)
 
     def p_no_purchase(self, days_silent: np.ndarray, horizon_days: float) -> np.ndarray:
         """P(no second purchase within the next ``horizon_days``, given none so far)."""
         s_now = self.s(days_silent)
         s_later = self.s(np.asarray(days_silent, dtype=float) + horizon_days)
-        return np.clip(s_later / np.maximum(s_now, 1e-12), 0.0, 1.0)
+        return np.clip(s_later / np.maximum(s_now, 1e-300), 0.0, 1.0)
+
+    def p_alive(self, days_silent: np.ndarray) -> np.ndarray:
+        """P(a one-time buyer silent for ``days_silent`` days buys again within a year)."""
+        return 1.0 - self.p_no_purchase(days_silent, ALIVE_WITHIN_DAYS)
+
+    def share_without_second_purchase(self) -> float:
+        """Share of customers with no second purchase by ``reliable_until`` days."""
+        return float(self.survival[-1])

@@ -24,7 +24,7 @@ first_order_date         ISO date of the first purchase
 usual_gap_days           the customer's usual days between orders (shrunk towards the population)
 p_alive                  probability the customer is still active (0-1)
 value_at_risk            yearly value lost if they do not come back
-priority                 the ranking score (value at risk x tenure weight x recoverability)
+priority                 the ranking score (value at risk x tenure weight)
 last_products            up to three products of the latest purchases, when the file has products
 referrals                customers they brought
 note                     flags, "; "-separated: ``orphaned`` (the owner has left: reassign),

@@ -13,9 +13,11 @@ Values (money when the file has amounts, else orders; margin when a cost or marg
 - ``annual_value``: what the customer is worth in a year while active = purchases per year x value
   per purchase x margin ratio, plus ``REFERRAL_SHARE`` of the annual value of customers they referred.
 - ``expected_value``: expected value over the next year if left alone = annual_value x P(alive).
-- ``value_at_risk``: the value lost if they do not come back = annual_value x (1 - P(alive)).
-- ``priority``: value_at_risk x tenure weight x recoverability, where tenure weight grows 10% per year
-  of relationship (up to +50%) and recoverability halves for every year of silence.
+- ``last_year_value``: what they brought in the last 12 months (:func:`last_year_value`), plus
+  ``REFERRAL_SHARE`` of what the customers they referred brought.
+- ``value_at_risk``: the value lost if they do not come back = last_year_value x (1 - P(alive)).
+- ``priority``: value_at_risk x tenure weight, where tenure weight grows 10% per year of relationship
+  (up to +50%).
 
 A customer has **lapsed** when they are overdue against their own rhythm (days since the last order
 at least ``LAPSE_FACTOR`` times their usual gap) and the models say they will probably not buy within
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -40,7 +43,6 @@ P_NO_PURCHASE_LAPSED = 0.5
 REFERRAL_SHARE = 0.5
 TENURE_WEIGHT_PER_YEAR = 0.10
 TENURE_WEIGHT_MAX_YEARS = 5.0
-RECOVERY_HALF_LIFE_DAYS = 365.0
 MARGIN_PRIOR_ORDERS = 3.0
 WEEK = 7.0
 
@@ -82,14 +84,19 @@ class ScoreResult:
 
 
 def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amount: bool = True,
-          has_margin: bool = False) -> ScoreResult:
+          has_margin: bool = False, recent_value: pd.Series | None = None) -> ScoreResult:
+    """Score every customer of the summary.
+
+    ``recent_value`` is each customer's value over the last 12 months (:func:`last_year_value`); without
+    it, the model's yearly value stands in.
+    """
     params = params or ScoreParams()
     info = ModelInfo()
     out = customers.copy()
     n = len(out)
     if n == 0:
-        for col in ("expected_gap_days", "overdue_ratio", "p_alive", "p_no_purchase", "annual_value",
-                    "expected_value", "value_at_risk", "priority"):
+        for col in ("expected_gap_days", "overdue_ratio", "p_alive", "p_alive_bgnbd", "p_no_purchase",
+                    "annual_value", "expected_value", "last_year_value", "value_at_risk", "priority"):
             out[col] = pd.Series(dtype="float64")
         out["lapsed"] = pd.Series(dtype="bool")
         out["target"] = pd.Series(dtype="bool")
@@ -106,7 +113,8 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     curve = SecondPurchaseCurve.fit(out)
     info.second_purchase = {
         "median_days_to_second_purchase": _finite_or_none(curve.median_days),
-        "never_return_share": round(curve.plateau, 4),
+        "share_without_second_purchase": round(curve.share_without_second_purchase(), 4),
+        "observed_days": _finite_or_none(curve.reliable_until),
     }
     pop_gap = population_gap(out)
     info.population_gap_days = _finite_or_none(pop_gap)
@@ -114,16 +122,22 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     out["expected_gap_days"] = gap
     out["overdue_ratio"] = silent / np.maximum(gap.to_numpy(), 1.0)
 
-    p_alive = curve.p_alive(silent)
-    p_none = curve.p_no_purchase(silent, params.horizon_days)
+    # One-time buyers always use the second-purchase curve; repeat buyers use BG/NBD below, or their own
+    # rhythm when BG/NBD cannot be fitted (see _rhythm_fallback).
+    fallback_alive, fallback_none = _rhythm_fallback(out["orders"].to_numpy(dtype=float), silent,
+                                                     gap.to_numpy(), params.horizon_days)
+    p_alive = np.where(repeat, fallback_alive, curve.p_alive(silent))
+    p_none = np.where(repeat, fallback_none, curve.p_no_purchase(silent, params.horizon_days))
     rate_per_week = np.full(n, np.nan)
+    p_alive_bg = np.full(n, np.nan)
     bg: BetaGeoModel | None = None
     try:
         bg = BetaGeoModel().fit(x, t_x, age)
         info.bgnbd = {k: round(float(v), 6) for k, v in bg.params_.items()}
         info.bgnbd["log_likelihood"] = round(float(bg.log_likelihood_), 4)
         info.bgnbd["converged"] = bool(bg.converged_)
-        p_alive = np.where(repeat, bg.p_alive(x, t_x, age), p_alive)
+        p_alive_bg = bg.p_alive(x, t_x, age)
+        p_alive = np.where(repeat, p_alive_bg, p_alive)
         p_none = np.where(repeat, bg.prob_no_purchase(horizon_w, x, t_x, age), p_none)
         rate_per_week = (bg.params_["r"] + x) / (bg.params_["alpha"] + age)
     except ModelFitError as exc:
@@ -133,6 +147,7 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
         # Without a fitted model: the customer's own rate, shrunk like the gap.
         rate_per_week = WEEK / np.maximum(gap.to_numpy(), 1.0)
     out["p_alive"] = np.clip(p_alive, 0.0, 1.0)
+    out["p_alive_bgnbd"] = p_alive_bg  # plain BG/NBD (1 for one-time buyers); for comparisons only
     out["p_no_purchase"] = np.clip(p_none, 0.0, 1.0)
 
     per_purchase = _value_per_purchase(out, info, has_amount)
@@ -141,12 +156,13 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     own = pd.Series(own_annual, index=out.index)
     out["annual_value"] = own_annual + REFERRAL_SHARE * _referred_value(customers, own)
     out["expected_value"] = out["annual_value"] * out["p_alive"]
-    out["value_at_risk"] = out["annual_value"] * (1.0 - out["p_alive"])
+    recent = own if recent_value is None else recent_value.reindex(out.index).fillna(0.0).clip(lower=0.0)
+    out["last_year_value"] = recent.to_numpy() + REFERRAL_SHARE * _referred_value(customers, recent)
+    out["value_at_risk"] = out["last_year_value"] * (1.0 - out["p_alive"])
 
     tenure_years = out["age_days"].to_numpy(dtype=float) / 365.25
     tenure_weight = 1.0 + TENURE_WEIGHT_PER_YEAR * np.minimum(tenure_years, TENURE_WEIGHT_MAX_YEARS)
-    recoverability = 0.5 ** (silent / RECOVERY_HALF_LIFE_DAYS)
-    out["priority"] = out["value_at_risk"] * tenure_weight * recoverability
+    out["priority"] = out["value_at_risk"] * tenure_weight
 
     out["lapsed"] = (out["overdue_ratio"] >= LAPSE_FACTOR) & (out["p_no_purchase"] >= P_NO_PURCHASE_LAPSED)
     if has_margin and has_amount:
@@ -159,13 +175,31 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     rate_now = rate_per_week.copy()
 
     def expected_purchases(days: float) -> np.ndarray:
-        """Repeat buyers: BG/NBD conditional expectation; one-time buyers: P(a second purchase in time)."""
-        one_time = 1.0 - curve.p_no_purchase(silent, days)
-        if bg is not None:
-            return np.where(repeat, bg.expected_purchases(days / WEEK, x, t_x, age), one_time)
-        return np.where(repeat, p_alive_now * rate_now * days / WEEK, one_time)
+        """Repeat buyers: the BG/NBD conditional expectation. One-time buyers: P(a second purchase within
+        ``days``) x (1 + what BG/NBD expects from a repeat buyer in the second half of the window)."""
+        returns = 1.0 - curve.p_no_purchase(silent, days)
+        if bg is None:
+            return np.where(repeat, p_alive_now * rate_now * days / WEEK, returns)
+        half = days / 2.0 / WEEK
+        after = bg.expected_purchases(half, np.ones(n), age + half, age + half)
+        return np.where(repeat, bg.expected_purchases(days / WEEK, x, t_x, age), returns * (1.0 + after))
 
     return ScoreResult(out, info, expected_purchases)
+
+
+def _rhythm_fallback(orders: np.ndarray, silent: np.ndarray, gap: np.ndarray,
+                     horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
+    """P(alive) and P(no purchase in the horizon) from a customer's own rhythm, without BG/NBD.
+
+    While active the customer buys at rate 1 / usual gap (Poisson); after each purchase they may stop
+    with probability 1 / (orders + 2) (a Laplace estimate: the more orders, the less likely the last one
+    was the end). Then P(alive | silent d) = (1 - q) e^(-d/gap) / ((1 - q) e^(-d/gap) + q).
+    """
+    q = 1.0 / (orders + 2.0)
+    stay = (1.0 - q) * np.exp(-silent / np.maximum(gap, 1.0))
+    alive = stay / (stay + q)
+    none = (1.0 - alive) + alive * np.exp(-horizon_days / np.maximum(gap, 1.0))
+    return alive, none
 
 
 def _value_per_purchase(out: pd.DataFrame, info: ModelInfo, has_amount: bool) -> np.ndarray:
@@ -211,3 +245,21 @@ def _referred_value(customers: pd.DataFrame, own_annual: pd.Series) -> np.ndarra
 
 def _finite_or_none(v: float) -> float | None:
     return round(float(v), 2) if np.isfinite(v) else None
+
+
+def last_year_value(orders: pd.DataFrame, as_of: date, *, has_amount: bool, has_margin: bool) -> pd.Series:
+    """Each customer's value in the 365 days up to ``as_of``: net margin when known, else net revenue,
+    else purchase occasions. What the shop loses in a year if the customer does not come back."""
+    end = pd.Timestamp(as_of)
+    window = orders[(orders["order_date"] > end - pd.Timedelta(days=365)) & (orders["order_date"] <= end)
+                    & (orders["kind"] != "cancelled")]
+    if not has_amount:
+        buys = window[window["kind"] == "purchase"]
+        return buys.drop_duplicates(["customer_id", "order_date"]).groupby("customer_id").size().astype(float)
+    if has_margin and "margin" in window:
+        value = window["margin"].fillna(0.0)
+    elif has_margin and "cost" in window:
+        value = window["amount"].fillna(0.0) - window["cost"].fillna(0.0)
+    else:
+        value = window["amount"].fillna(0.0)
+    return value.groupby(window["customer_id"]).sum()

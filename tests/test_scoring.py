@@ -1,0 +1,142 @@
+"""Scoring on awkward inputs, and reasons that match the numbers they quote."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import SAMPLE, SAMPLE_AS_OF
+from winback.cli import app
+from winback.scoring import score
+from winback.segments import SEGMENTS
+from winback.summary import summarize
+
+SCORE_COLUMNS = ["p_alive", "p_no_purchase", "annual_value", "expected_value", "value_at_risk", "priority",
+                 "overdue_ratio", "expected_gap_days"]
+
+
+def orders_frame(rows):
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_date", "amount", "kind"])
+    frame["order_date"] = pd.to_datetime(frame["order_date"])
+    frame["line"] = np.arange(len(frame)) + 2
+    return frame
+
+
+def scored(rows, as_of=date(2025, 6, 1)):
+    summary = summarize(orders_frame(rows), as_of)
+    return score(summary.customers, has_amount=summary.has_amount, has_margin=summary.has_margin)
+
+
+def assert_clean(result):
+    s = result.scores
+    for col in SCORE_COLUMNS:
+        assert np.isfinite(s[col].to_numpy(dtype=float)).all(), col
+    assert ((s["p_alive"] >= 0) & (s["p_alive"] <= 1)).all()
+    assert ((s["p_no_purchase"] >= 0) & (s["p_no_purchase"] <= 1)).all()
+    assert (s["value_at_risk"] >= 0).all()
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [("A", "2025-01-01", 10.0, "purchase")],  # one customer, one order
+        [("A", "2025-01-01", 10.0, "purchase"), ("A", "2025-02-01", 12.0, "purchase")],  # one customer
+        [(f"C{i}", f"2025-0{1 + i % 5}-1{i % 9}", 10.0 + i, "purchase") for i in range(40)],  # all one-time
+        [(f"C{i % 7}", "2025-03-03", 5.0, "purchase") for i in range(30)],  # everything on one day
+        [(f"C{i}", "2025-03-03", 5.0, "purchase") for i in range(3)]
+        + [(f"C{i}", "2025-03-10", -5.0, "refund") for i in range(3)],  # refunded in full
+    ],
+    ids=["one-order", "one-customer", "all-one-time", "all-one-day", "refunds"],
+)
+def test_awkward_inputs_score_without_nan(rows):
+    assert_clean(scored(rows))
+
+
+def test_refunds_only_customer_is_not_scored_and_not_a_target():
+    result = scored([("A", "2025-01-01", 100.0, "purchase"), ("A", "2025-01-05", -100.0, "refund"),
+                     ("B", "2025-01-02", -30.0, "refund")])
+    assert list(result.scores.index) == ["A"]  # B never bought
+    assert not result.scores.loc["A", "target"]  # net revenue 0: costs more than brings
+
+
+def test_million_customers_no_nan():
+    rng = np.random.default_rng(7)
+    n = 1_000_000
+    # Histories on a weekly grid: a million customers, a few thousand distinct histories (the fit's cost).
+    orders = rng.integers(1, 6, size=n)
+    age = rng.integers(5, 100, size=n) * 7
+    recency = (age * rng.random(n) / 7).astype(int) * 7 * (orders > 1)
+    customers = pd.DataFrame({
+        "frequency": orders - 1, "orders": orders, "recency_days": recency, "age_days": age,
+        "days_since_last": age - recency, "first_gap_days": np.where(orders > 1, np.maximum(recency // 2, 1), np.nan),
+        "gap_median_days": np.where(orders > 1, np.maximum(recency / np.maximum(orders - 1, 1), 1), np.nan),
+        "gross_revenue": orders * 50.0, "revenue": orders * 50.0, "refunds": 0.0, "margin": np.nan,
+        "avg_order_value": 50.0, "repeat_avg_value": np.where(orders > 1, 50.0, np.nan),
+        "referrals": 0, "referred_by": "",
+    }, index=pd.Index([f"c{i}" for i in range(n)], name="customer_id"))
+    result = score(customers)
+    assert_clean(result)
+
+
+def test_one_time_buyers_are_not_always_alive():
+    rows = [(f"R{i}", "2024-01-01", 10.0, "purchase") for i in range(60)]
+    rows += [(f"R{i}", "2024-01-15", 10.0, "purchase") for i in range(60)]
+    rows += [("OLD", "2024-01-01", 10.0, "purchase"), ("RECENT", "2025-05-20", 10.0, "purchase")]
+    s = scored(rows).scores
+    assert s.loc["OLD", "p_alive"] < 0.05  # silent 17 months where everyone else came back within 2 weeks
+    assert s.loc["RECENT", "p_alive"] > s.loc["OLD", "p_alive"]
+
+
+def test_rhythm_tells_regular_from_rare_buyers():
+    rows = []
+    for i in range(40):  # weekly buyers, all still buying
+        rows += [(f"W{i}", d, 10.0, "purchase") for d in pd.date_range("2024-06-01", "2025-05-25", freq="7D")]
+    for i in range(40):  # twice a year, still buying
+        rows += [(f"H{i}", d, 100.0, "purchase") for d in ("2023-09-01", "2024-03-01", "2024-09-01", "2025-03-01")]
+    rows += [("W-GONE", d, 10.0, "purchase") for d in pd.date_range("2024-06-01", "2025-03-31", freq="14D")]
+    rows += [("H-LATE", d, 100.0, "purchase") for d in ("2023-10-01", "2024-04-01", "2024-10-01", "2025-04-01")]
+    s = scored(rows).scores
+    # Both silent about two months; the biweekly one is long overdue, the twice-a-year one is not.
+    assert s.loc["W-GONE", "overdue_ratio"] > 3
+    assert s.loc["H-LATE", "overdue_ratio"] < 0.5
+    assert s.loc["W-GONE", "lapsed"] and not s.loc["H-LATE", "lapsed"]
+
+
+def test_segments_cover_everyone_once(runner, tmp_path):
+    result = runner.invoke(app, ["scan", str(SAMPLE), "--as-of", SAMPLE_AS_OF, "--json", "--out", str(tmp_path / "c.csv")])
+    data = json.loads(result.stdout)
+    assert set(data["segments"]) == set(SEGMENTS)
+    assert sum(data["segments"].values()) == data["input"]["customers"]
+
+
+REPEAT = re.compile(r"^Usually orders every (\d+) days; (\d+) days since the last order \(([\d.]+)x the usual gap\); "
+                    r"(\d+) orders, ([\d,]+) net over ")
+SINGLE = re.compile(r"^One order (\d+) days ago .*; ([\d,]+) net\.")
+
+
+def test_every_reason_matches_its_row(runner, tmp_path):
+    out = tmp_path / "c.csv"
+    result = runner.invoke(app, ["scan", str(SAMPLE), "--as-of", SAMPLE_AS_OF, "--all", "--out", str(out),
+                                 "--csv-dialect", "comma", "--quiet"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(out, dtype={"customer_id": str}, encoding="utf-8-sig")
+    assert len(rows) > 500
+    for rec in rows.itertuples():
+        m = REPEAT.match(rec.reason)
+        if m:
+            gap, silent, ratio, n, revenue = m.groups()
+            assert int(gap) == rec.usual_gap_days
+            assert int(silent) == rec.days_since_last_order
+            assert float(ratio) == pytest.approx(rec.days_since_last_order / rec.usual_gap_days, abs=0.06 + 0.05 * float(ratio))
+            assert int(n) == rec.orders
+        else:
+            m = SINGLE.match(rec.reason)
+            assert m, rec.reason
+            silent, revenue = m.groups()
+            assert int(silent) == rec.days_since_last_order and rec.orders == 1
+        assert int(revenue.replace(",", "")) == round(rec.revenue)
