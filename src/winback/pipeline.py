@@ -7,9 +7,10 @@ writes files: the caller resolves the as-of date and decides where the call list
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from winback import __version__
@@ -25,7 +26,16 @@ from winback.contacts import (
     read_suppression,
 )
 from winback.importer import ImportOptions, ImportReport, load_orders
-from winback.scoring import ModelInfo, ScoreParams, score
+from winback.nightly import (
+    History,
+    Night,
+    NightlyOptions,
+    assignment_rows,
+    cooldown,
+    draw,
+    nightly_diff,
+)
+from winback.scoring import ModelInfo, ScoreParams, last_year_value, score
 from winback.segments import SEGMENTS, assign_segments
 from winback.summary import summarize
 from winback.writers import CsvDialect, mirror_dialect
@@ -46,6 +56,7 @@ class ScanOptions:
     segments: tuple[str, ...] = ()
     per_owner: int | None = None
     departed_owners: tuple[str, ...] = ()
+    nightly: NightlyOptions | None = None  # cooldown and control group; None = a one-off run
 
 
 @dataclass
@@ -63,6 +74,7 @@ class ScanResult:
     customers_file: CustomersFileInfo | None = None
     suppression: Suppression | None = None
     has_contacts: bool = False  # any phone or e-mail known, from either file
+    night: Night | None = None  # nightly decisions, when run with a history (state)
 
     @property
     def currency(self) -> str | None:
@@ -131,17 +143,21 @@ class ScanResult:
                 "phone_country": self.country,
             },
             "segments": self.segment_counts(),
+            "nightly": None if self.night is None else self.night.to_dict(),
         }
 
 
-def scan(paths: Sequence[str], options: ScanOptions) -> ScanResult:
+def scan(paths: Sequence[str], options: ScanOptions, history: History | None = None) -> ScanResult:
+    """Run stages 1-4. With ``options.nightly`` and a ``history``, apply the cooldown and the control
+    group (winback.nightly) and work out the nightly diff; the caller stores ``result.night``."""
     # The small files first, so a wrong path fails before the long import.
     customers_file = (read_customers(options.customers_path, encoding=options.customers_encoding,
                                      mapping=options.customers_mapping) if options.customers_path else None)
     loaded = load_orders(paths, options.import_options)
     summary = summarize(loaded.orders, options.as_of)
+    flags = {"has_amount": summary.has_amount, "has_margin": summary.has_margin}
     scored = score(summary.customers, ScoreParams(horizon_days=options.horizon_days),
-                   has_amount=summary.has_amount, has_margin=summary.has_margin)
+                   recent_value=last_year_value(loaded.orders, options.as_of, **flags), **flags)
     scores = scored.scores
     scores["segment"] = assign_segments(scores)
     orders = loaded.orders[loaded.orders["order_date"] <= pd.Timestamp(options.as_of)]
@@ -154,12 +170,19 @@ def scan(paths: Sequence[str], options: ScanOptions) -> ScanResult:
         per_owner=options.per_owner, departed_owners=options.departed_owners, country=country,
         suppression=suppression,
     )
-    call_list = select(
-        scores, orders, select_options, currency=loaded.report.currency,
-        has_amount=summary.has_amount, has_margin=summary.has_margin,
-        median_second_days=scored.model.second_purchase.get("median_days_to_second_purchase"),
-        contacts=contacts,
-    )
+    def choose(frame: pd.DataFrame, opts: SelectOptions) -> CallList:
+        return select(
+            frame, orders, opts, currency=loaded.report.currency,
+            has_amount=summary.has_amount, has_margin=summary.has_margin,
+            median_second_days=scored.model.second_purchase.get("median_days_to_second_purchase"),
+            contacts=contacts,
+        )
+
+    night = None
+    if options.nightly is None or history is None:
+        call_list = choose(scores, select_options)
+    else:
+        call_list, night = _nightly_select(choose, scores, orders, select_options, options, history)
     return ScanResult(
         as_of=options.as_of,
         report=loaded.report,
@@ -174,7 +197,44 @@ def scan(paths: Sequence[str], options: ScanOptions) -> ScanResult:
         customers_file=customers_file.info if customers_file else None,
         suppression=suppression,
         has_contacts=bool(((contacts["phone"] != "") | (contacts["email"] != "")).any()),
+        night=night,
     )
+
+
+def _nightly_select(choose, scores: pd.DataFrame, orders: pd.DataFrame,  # type: ignore[no-untyped-def]
+                    select_options: SelectOptions, options: ScanOptions,
+                    history: History) -> tuple[CallList, Night]:
+    """Select with the cooldown and the control group (the rules are in winback.nightly).
+
+    Three selections: everyone callable (for the counts and the cooldown's candidates), the list
+    without the cooldown's customers (who would be called), and that list without the control group,
+    filled up from the next in line.
+    """
+    nightly = options.nightly or NightlyOptions()
+    everyone = choose(scores, replace(select_options, top=None, per_owner=None))
+    candidates = everyone.rows.set_index("customer_id")
+    cooled, relisted = cooldown(candidates, history.assignments, orders, options.as_of, nightly)
+    pool = scores.drop(index=cooled)
+    would = choose(pool, select_options)
+    held = draw(would.rows["customer_id"].tolist(), options.as_of, nightly.control_share)
+    control_rows = would.rows[held]
+    called = choose(pool.drop(index=control_rows["customer_id"]), select_options) if held.any() else would
+    call_list = replace(called, lapsed=everyone.lapsed, eligible=everyone.eligible,
+                        not_targets=everyone.not_targets, value_at_risk=everyone.value_at_risk,
+                        do_not_contact=everyone.do_not_contact, filtered_out=everyone.filtered_out)
+    would_ids = set(would.rows["customer_id"])
+    assignments = pd.concat([
+        assignment_rows(called.rows, "called", called.rows["customer_id"].isin(would_ids).to_numpy()),
+        assignment_rows(control_rows, "control", np.ones(len(control_rows), dtype=bool)),
+    ], ignore_index=True)
+    lapsed = sorted(scores.index[scores["lapsed"].to_numpy(dtype=bool)].astype("str"))
+    night = Night(
+        options=nightly, cooldown=cooled, relisted=relisted,
+        control=control_rows[["customer_id", "rank", "priority", "value_at_risk", "segment", "owner"]]
+        .reset_index(drop=True),
+        assignments=assignments, diff=nightly_diff(lapsed, history, orders, options.as_of), lapsed=lapsed,
+    )
+    return call_list, night
 
 
 def input_dialect(result: ScanResult) -> CsvDialect:

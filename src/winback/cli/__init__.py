@@ -9,6 +9,7 @@ from __future__ import annotations
 from winback.cli import backtest as _backtest  # noqa: F401  (each import registers a command)
 from winback.cli import explain as _explain  # noqa: F401
 from winback.cli import inspect as _inspect  # noqa: F401
+from winback.cli import nightly as _nightly  # noqa: F401
 from winback.cli import scan as _scan  # noqa: F401
 from winback.cli.common import EXIT_CODES, app
 

@@ -12,12 +12,14 @@ import contextlib
 from collections.abc import Iterator
 from typing import IO
 
+import pandas as pd
 from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from winback.nightly import Outcomes
 from winback.pipeline import ScanResult
 
 TABLE_ROWS = 15
@@ -105,13 +107,42 @@ def list_lines(result: ScanResult, out_label: str | None) -> list[str]:
     return lines
 
 
-def summary_lines(result: ScanResult, out_label: str | None) -> list[str]:
-    return input_lines(result) + list_lines(result, out_label)
+def nightly_lines(result: ScanResult, state_label: str | None) -> list[str]:
+    """Cooldown, control group and the change since the last run (runs with state only)."""
+    night = result.night
+    if night is None:
+        return []
+    lines = []
+    if night.cooldown:
+        lines.append(f"  {_n(len(night.cooldown))} left off: listed in the last {night.options.cooldown_days} "
+                     "days (cooldown).")
+    if night.relisted:
+        lines.append(f"  {_n(len(night.relisted))} listed again within the cooldown: their situation changed.")
+    if len(night.control):
+        lines.append(f"  {_n(len(night.control))} held out at random as the control group (not called; see "
+                     "winback outcomes).")
+    diff = night.diff
+    if diff.previous_as_of is None:
+        lines.append("Since the last run: this is the first run with this state.")
+    else:
+        lines.append(f"Since the last run ({diff.previous_as_of}): {_n(len(diff.newly_lapsed))} newly lapsed, "
+                     f"{_n(len(diff.came_back))} came back, {_n(len(diff.still_lapsed))} still lapsed.")
+        if diff.came_back:
+            shown = ", ".join(diff.came_back[:10])
+            lines.append(f"  came back: {shown}" + (f" and {len(diff.came_back) - 10} more" if len(diff.came_back) > 10
+                                                     else ""))
+    if state_label:
+        lines.append(f"State: {state_label}")
+    return lines
+
+
+def summary_lines(result: ScanResult, out_label: str | None, state_label: str | None = None) -> list[str]:
+    return input_lines(result) + list_lines(result, out_label) + nightly_lines(result, state_label)
 
 
 def render_scan(console: Console, result: ScanResult, out_label: str | None, *, show_table: bool,
-                owner_files: dict[str, str] | None = None) -> None:
-    lines = summary_lines(result, out_label)
+                owner_files: dict[str, str] | None = None, state_label: str | None = None) -> None:
+    lines = summary_lines(result, out_label, state_label)
     for owner, path in (owner_files or {}).items():
         lines.append(f"  {owner or '(to reassign)'}: {path}")
     if console.is_terminal:
@@ -172,4 +203,60 @@ def _table(rows, *, terminal: bool, width: int) -> Table:  # type: ignore[no-unt
                          overflow="ellipsis", width=w)
     for i in range(len(rows)):
         table.add_row(*(cells[name].iloc[i] for name in widths))
+    return table
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None or pd.isna(rate) else f"{rate:.1%}"
+
+
+def render_outcomes(console: Console, result: Outcomes) -> None:
+    """The outcomes report: called vs. control first, then per list date, segment and owner."""
+    data = result.to_dict()
+    say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    unit = "" if result.has_amount else " orders"
+    say(f"Outcomes as of {result.as_of}: {_n(data['assignments'])} customers on past lists or held out; a first "
+        f"order within {result.window_days} days of the list counts as 'came back'"
+        + (f" ({_n(data['still_open'])} still within that window)." if data["still_open"] else "."))
+    if not data["assignments"]:
+        say("No lists yet: run winback scan with this state first.")
+        return
+    cmp = data["comparison"]
+    say("Called vs. not called (the control group), among customers who would have been listed either way:")
+    for arm, label in (("called", "called"), ("control", "not called")):
+        a = cmp[arm]
+        say(f"  {label}: {_n(a['customers'])} customers, {_n(a['came_back'])} came back ({_pct(a['rate'])}), "
+            f"revenue {_n(a['revenue'])}{unit}")
+    if cmp["uplift"] is None:
+        say("  No comparison yet: it needs both called and control customers (nightly.control_share).")
+    else:
+        say(f"  Win-back rate {cmp['uplift'] * 100:+.1f} points with a call; incremental revenue "
+            f"{_n(cmp['incremental_revenue'])}{unit}.")
+        if cmp["control"]["customers"] < 30:
+            say("  (Fewer than 30 in the control group so far: the difference may be chance.)")
+    for by, title in (("list_date", "list date"), ("segment", "segment"), ("owner", "owner")):
+        console.print(_outcome_table(result.table(by), by, title, console.is_terminal))
+    contact = result.contact_table()
+    if not contact.empty:
+        say("Contact results: " + ", ".join(f"{r.outcome} {r.customers} ({r.came_back} came back)"
+                                            for r in contact.itertuples()))
+
+
+def _outcome_table(frame, by: str, title: str, terminal: bool) -> Table:  # type: ignore[no-untyped-def]
+    table = Table(box=box.SIMPLE_HEAD if terminal else box.ASCII2, show_edge=False, pad_edge=False,
+                  header_style="bold" if terminal else "")
+    # called: customers listed; back: came back; days: median days to the first order; control: held out
+    for name in (title, "called", "back", "rate", "days", "revenue", "control", "back", "rate"):
+        table.add_column(name, justify="left" if name == title else "right", no_wrap=True, min_width=len(name))
+    wide = frame.pivot_table(index=by, columns="arm", values=["customers", "came_back", "rate", "median_days",
+                                                             "revenue"], aggfunc="first")
+    def num(v) -> str:  # type: ignore[no-untyped-def]
+        return "-" if v is None or pd.isna(v) else _n(float(v))
+
+    for key in wide.index:
+        row = {col: wide.loc[key, col] for col in wide.columns}
+        get = lambda col, arm, row=row: row.get((col, arm))  # noqa: E731
+        table.add_row(str(key) or "(no owner)", num(get("customers", "called")), num(get("came_back", "called")),
+                      _pct(get("rate", "called")), num(get("median_days", "called")), num(get("revenue", "called")),
+                      num(get("customers", "control")), num(get("came_back", "control")), _pct(get("rate", "control")))
     return table
