@@ -262,6 +262,11 @@ def _read_rows(path: str, name: str, options: ImportOptions) -> tuple[Table, Sou
 
 def _load_one(path: str, options: ImportOptions, report: ImportReport) -> pd.DataFrame:
     name = "standard input" if path == "-" else path
+    from winback.importer.fast import read_fast  # the fast reader builds on this module
+
+    fast = read_fast(path, name, options, report)
+    if fast is not None:
+        return fast
     table, info = _read_rows(path, name, options)
     roles = assign_roles(table.headers, options.mapping, name)
     cells = table.cells
@@ -366,14 +371,22 @@ def _load_one(path: str, options: ImportOptions, report: ImportReport) -> pd.Dat
             f"{name}: {n_dup} row(s) repeat an earlier row exactly (lines {where}); they are kept as separate "
             "orders because the file has no order id column. Add one (--map order_id=COLUMN) to remove them."
         )
-    report.rows_used += len(out)
+    _finish_source(out, report, info, table.headers, roles, currency, n_rows, skipped_before,
+                   table.preamble_lines, table.header_line, name)
+    return out
 
-    if table.preamble_lines:
-        report.warnings.append(f"{name}: skipped {table.preamble_lines} preamble line(s) above the header on line "
-                               f"{table.header_line} (title lines, report period or another block).")
+
+def _finish_source(out: pd.DataFrame, report: ImportReport, info: SourceInfo, headers: list[str],
+                   roles: dict[str, int], currency: str | None, n_rows: int, skipped_before: int,
+                   preamble_lines: int, header_line: int, name: str) -> None:
+    """Account for one loaded file in the report (shared by the thorough and the fast reader)."""
+    report.rows_used += len(out)
+    if preamble_lines:
+        report.warnings.append(f"{name}: skipped {preamble_lines} preamble line(s) above the header on line "
+                               f"{header_line} (title lines, report period or another block).")
     purchases = out.loc[out["kind"] == "purchase", "order_date"]
-    info.columns = {role: table.headers[idx] for role, idx in sorted(roles.items(), key=lambda kv: kv[1])}
-    info.amount_basis = amount_basis(table.headers[roles["amount"]]) if "amount" in roles else None
+    info.columns = {role: headers[idx] for role, idx in sorted(roles.items(), key=lambda kv: kv[1])}
+    info.amount_basis = amount_basis(headers[roles["amount"]]) if "amount" in roles else None
     info.currency = currency
     info.rows_read = n_rows
     info.rows_used = len(out)
@@ -382,7 +395,6 @@ def _load_one(path: str, options: ImportOptions, report: ImportReport) -> pd.Dat
     if not n_rows or report.rows_skipped - skipped_before == n_rows:
         info.notes.append("no order rows under the header")
     report.sources.append(info)
-    return out
 
 
 def _parse_money(stripped: pd.DataFrame, roles: dict[str, int], headers: list[str], alive: np.ndarray,
@@ -410,6 +422,15 @@ def _parse_money(stripped: pd.DataFrame, roles: dict[str, int], headers: list[st
                 "filter the rows by currency first."
             )
         currency = found[0] if found else currency
+    return decide_money(cleaned, roles, headers, options, name, info), currency
+
+
+def decide_money(cleaned: dict[str, tuple[pd.Series, pd.Series]], roles: dict[str, int], headers: list[str],
+                 options: ImportOptions, name: str, info: SourceInfo) -> dict[str, pd.Series]:
+    """Decide each money column's decimal separator (one for the file) and convert the cleaned text.
+
+    Works the same on whole columns and on their distinct values in order of first appearance.
+    """
     decisions = {role: (options.decimal or decide_decimal(text)) for role, (text, _) in cleaned.items()}
     for role, decision in decisions.items():
         if decision == "mixed":
@@ -439,7 +460,7 @@ def _parse_money(stripped: pd.DataFrame, roles: dict[str, int], headers: list[st
             how += f" (as in column '{headers[roles[[r for r, d in decisions.items() if d][0]]]}')"
         formats[role] = how
     info.formats.update(formats)
-    return money, currency
+    return money
 
 
 def _flag_dates(dates: pd.Series, alive: np.ndarray, lines: np.ndarray, name: str, options: ImportOptions,

@@ -51,15 +51,18 @@ _MONTH_DAY_YEAR = r"^([^\W\d_]+)\.?\s+(\d{1,2}),?\s+(\d{4})$"
 
 
 def parse_dates(values: pd.Series, column: str, date_format: str | None = None,
-                tz: str | None = None) -> tuple[pd.Series, ColumnFormat]:
+                tz: str | None = None, weights: np.ndarray | None = None) -> tuple[pd.Series, ColumnFormat]:
     """Parse a column of date strings into calendar days. Unparseable values become NaT.
 
     ``column`` names the column in error messages, e.g. ``orders.csv: column 'Tarih'``.
+    ``weights`` (how many rows each value stands for) lets a caller parse the distinct values of a
+    column in order of first appearance and still get the notes' row counts right.
 
     Timestamps with a zone (``Z``, ``+03:00``) are converted to ``tz`` (default UTC) before the day
     is taken; timestamps without a zone are taken as written (the shop's local time).
     """
     text = values.fillna("").astype(str).str.strip()
+    w = pd.Series(1 if weights is None else weights, index=values.index)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     notes: list[str] = []
     if date_format:
@@ -77,7 +80,7 @@ def parse_dates(values: pd.Series, column: str, date_format: str | None = None,
         zone = tz or "UTC"
         out[aware] = _ns(stamps.dt.tz_convert(zone).dt.tz_localize(None))
         used.append("timestamps with time zone")
-        notes.append(f"{int(aware.sum())} timestamps with a time zone taken as the day in {zone}"
+        notes.append(f"{int(w[aware].sum())} timestamps with a time zone taken as the day in {zone}"
                      + ("" if tz else " (give --tz, e.g. --tz Europe/Istanbul, for the shop's zone)"))
     text = text.where(aware, text.str.replace(_TIME_SUFFIX, "", regex=True))
 
@@ -94,7 +97,7 @@ def parse_dates(values: pd.Series, column: str, date_format: str | None = None,
         iso = pd.Series(year.astype(str), index=two.index) + "-" + two[1] + "-" + two[0]
         out[two.index] = _ns(pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce"))
         used.append("dd.mm.yy")
-        notes.append(f"{len(two)} dates with two-digit years: 00-{TWO_DIGIT_PIVOT} read as 20xx, "
+        notes.append(f"{int(w[two.index].sum())} dates with two-digit years: 00-{TWO_DIGIT_PIVOT} read as 20xx, "
                      f"{TWO_DIGIT_PIVOT + 1}-99 as 19xx")
 
     serial = text.str.match(_SERIAL)
@@ -103,7 +106,7 @@ def parse_dates(values: pd.Series, column: str, date_format: str | None = None,
         ok = days.between(*SERIAL_RANGE)
         out[days[ok].index] = _ns(pd.to_datetime(days[ok].astype(int), unit="D", origin="1899-12-30"))
         used.append("Excel serial numbers")
-        notes.append(f"converted {int(ok.sum())} Excel serial dates (45292 = 2024-01-01)")
+        notes.append(f"converted {int(w[ok[ok].index].sum())} Excel serial dates (45292 = 2024-01-01)")
 
     named = _month_names(text)
     if named is not None and len(named):

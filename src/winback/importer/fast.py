@@ -1,0 +1,337 @@
+"""The fast reader: plain UTF-8 delimited files with one header line and no irregular rows.
+
+Large exports are nearly always like this. :func:`read_fast` reads only the columns that have a
+role with Arrow's multi-threaded CSV parser, then does every check and conversion of the thorough
+reader (:func:`winback.importer.load._load_one`) in a way that costs per *distinct* value or runs in
+Arrow/numpy kernels: dates, statuses, currencies and (in general) customer ids repeat a lot, so the
+same pandas string functions run once per distinct value and are mapped back to the rows by code.
+
+It returns None, before touching the report, whenever the file is not such a file or any row might
+need a skip reason that depends on columns it did not load (empty customer id, a totals or repeated
+header line, wrong field counts, blank lines, quoted line breaks...): the thorough reader then reads
+the whole file, so reports, skip reasons, line numbers and errors are the same as before.
+Only the skips that need nothing but loaded columns (invalid date, implausible date, invalid
+amount, duplicate order line) happen here, with the same rules and in the same order.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from winback.errors import InputDataError
+from winback.importer import load as _load
+from winback.importer.dialect import CANDIDATES, frame_table, split_text
+from winback.importer.roles import assign_roles
+from winback.importer.values import clean_amounts, parse_dates
+
+#: Bytes read to find the delimiter and the header (the thorough reader looks at the first 1,600 lines).
+HEAD_BYTES = 4 << 20
+_SCAN_CHUNK = 64 << 20
+#: Money cells that need no cleaning: digits, an optional decimal point, an optional leading minus.
+_PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
+#: Customer ids of ASCII digits only: no whitespace, letters or Excel exponent, so no id check applies.
+_DIGITS = r"^[0-9]{1,17}$"
+
+
+def read_fast(path: str, name: str, options: _load.ImportOptions,
+              report: _load.ImportReport) -> pd.DataFrame | None:
+    """The orders of one file, or None when the thorough reader must read it."""
+    if path == "-" or options.encoding or not options.has_header or options.header_row is not None:
+        return None
+    layout = _layout(path, name)
+    if layout is None:
+        return None
+    headers, delimiter, n_fields, encoding = layout
+    try:
+        roles = assign_roles(headers, options.mapping, name)
+    except InputDataError:
+        return None
+    if "currency" in roles:
+        return None
+    wanted = sorted(set(roles.values()) | set(range(len(headers), n_fields)))
+    table = _read_columns(path, delimiter, n_fields, wanted)
+    if table is None:
+        return None
+    n_rows = table.num_rows
+    if not _one_record_per_line(path, n_rows + 1):
+        return None
+    col = {i: table.column(f"c{i}") for i in wanted}
+    del table
+    for extra in range(len(headers), n_fields):  # trailing delimiters: the extra fields must be empty
+        if n_rows and pc.any(pc.not_equal(pc.utf8_trim_whitespace(col.pop(extra)), "")).as_py():
+            return None
+    ids = _customer_ids(col[roles["customer_id"]], headers[roles["customer_id"]], roles, col)
+    if ids is None:
+        return None
+    cid, cid_key = ids
+    return _finish(col, roles, headers, cid, cid_key, n_rows, delimiter, encoding, name, options, report)
+
+
+def _layout(path: str, name: str) -> tuple[list[str], str, int, str] | None:
+    """Headers, delimiter, raw header field count and encoding, from the head of a plain UTF-8 file."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES + 1)
+    except OSError:
+        return None
+    if not head or head[:2] in (b"\x1f\x8b", b"\xff\xfe", b"\xfe\xff") or head[:4] in (
+            b"PK\x03\x04", b"PAR1", b"\xd0\xcf\x11\xe0", b"%PDF") or b"\x00" in head[:4096]:
+        return None
+    encoding = "utf-8-sig" if head.startswith(b"\xef\xbb\xbf") else "utf-8"
+    if encoding == "utf-8-sig":
+        head = head[3:]
+    if len(head) > HEAD_BYTES:  # a part of the file: whole lines only, and enough of them
+        head = head[: head.rfind(b"\n") + 1]
+        if head.count(b"\n") < 2_000:
+            return None
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    try:
+        rows = split_text(text, name)
+        table = frame_table(rows, name)
+    except InputDataError:
+        return None
+    if table.header_line != 1 or table.preamble_lines or rows.delimiter not in CANDIDATES:
+        return None
+    return table.headers, rows.delimiter, int(rows.field_counts[0]), encoding
+
+
+def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int]) -> pa.Table | None:
+    names = [f"c{i}" for i in range(n_fields)]
+    try:
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
+                                             newlines_in_values=True, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[names[i] for i in wanted],
+                column_types={names[i]: pa.string() for i in wanted},
+                strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[],
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError):
+        return None
+
+
+def _one_record_per_line(path: str, records: int) -> bool:
+    """The whole file is valid UTF-8 and has exactly one record per line: no blank lines, no line
+    breaks inside quotes, no bare carriage returns (Arrow skips or splits what the thorough reader counts)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines = cr = crlf = 0
+    size = 0
+    last = b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_SCAN_CHUNK):
+            if not chunk.isascii():
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    return False
+            newlines += chunk.count(b"\n")
+            cr += chunk.count(b"\r")
+            crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+            last = chunk[-1:]
+            size += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    lines = newlines + (1 if size and last != b"\n" else 0)
+    return cr == crlf and lines == records
+
+
+def _distinct(values: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
+    """(code per row, stripped distinct values in order of first appearance)."""
+    encoded = pc.dictionary_encode(values.combine_chunks() if values.num_chunks != 1 else values.chunk(0))
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    uniques = pd.Series(encoded.dictionary.to_pandas(), dtype="str").str.strip()
+    return codes, uniques
+
+
+def _customer_ids(values: pa.ChunkedArray, header: str, roles: dict[str, int],
+                  col: dict[int, pa.ChunkedArray]) -> tuple[pd.Series, np.ndarray] | None:
+    """The customer id column and an int64 key per row (equal keys = equal ids), or None when some
+    row may be an empty, totals or repeated-header line."""
+    if "name" in roles:
+        codes, names = _distinct(col[roles["name"]])
+        if names.str.casefold().isin(_load._TOTAL_WORDS).any():
+            return None
+    n = len(values)
+    if n == 0 or pc.all(pc.match_substring_regex(values, _DIGITS)).as_py():
+        cid = pd.Series(values.to_pandas(), dtype="str") if n else pd.Series([], dtype="str")
+        if n and header.strip().casefold().isdigit() and (cid == header.strip()).any():
+            return None
+        digits = pc.cast(values, pa.int64()).to_numpy() if n else np.zeros(0, np.int64)
+        length = pc.utf8_length(values).to_numpy().astype(np.int64) if n else np.zeros(0, np.int64)
+        return cid, digits * 32 + length  # 00042 and 0042 are different ids
+    codes, uniques = _distinct(values)
+    cleaned = uniques.str.replace(r"\s+", " ", regex=True)
+    first_word = cleaned.str.casefold().str.extract(r"^([^\W\d_]+(?: [^\W\d_]+)?)", expand=False).fillna("")
+    is_total = first_word.isin(_load._TOTAL_WORDS) & ~cleaned.str.contains(r"\d\d", regex=True)
+    if (cleaned == "").any() or is_total.any() or (cleaned.str.casefold() == header.strip().casefold()).any():
+        return None
+    merged, distinct_ids = pd.factorize(cleaned)
+    key = merged[codes].astype(np.int64)
+    return pd.Series(pd.Series(distinct_ids, dtype="str").to_numpy()[key], dtype="str"), key
+
+
+def _money(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str],
+           options: _load.ImportOptions, name: str,
+           info: _load.SourceInfo) -> tuple[dict[str, np.ndarray], str | None]:
+    """The money columns per row: plain numbers are cast in Arrow, the rest cleaned per distinct value."""
+    cleaned: dict[str, tuple[pd.Series, pd.Series]] = {}
+    plain: dict[str, pa.ChunkedArray] = {}
+    codes: dict[str, np.ndarray] = {}
+    currency = None
+    for role in _load.MONEY_ROLES:
+        if role not in roles:
+            continue
+        values = col[roles[role]]
+        if len(values) and pc.all(pc.match_substring_regex(values, _PLAIN_NUMBER)).as_py():
+            # What clean_amounts() and decide_decimal() make of such a column, without the per-value work.
+            plain[role] = values
+            unsigned = pc.utf8_ltrim(values, characters="-")
+            proves_point = pc.any(pc.match_substring_regex(unsigned, r"\.[0-9]{1,2}$|\.[0-9]{4,}$")).as_py()
+            ambiguous = pc.any(pc.match_substring_regex(unsigned, r"^[0-9]{1,3}\.[0-9]{3}$")).as_py()
+            # A stand-in with the same decision and the same first ambiguous value.
+            sample = "1.5" if proves_point else (_first_match(unsigned, r"^[0-9]{1,3}\.[0-9]{3}$")
+                                                 if ambiguous else "1")
+            cleaned[role] = (pd.Series([sample], dtype="str"), pd.Series([False]))
+        else:
+            codes[role], uniques = _distinct(values)
+            text, negative, cur = clean_amounts(uniques, f"{name}: column '{headers[roles[role]]}'")
+            cleaned[role] = (text, negative)
+            currency = currency or cur
+    decided = _load.decide_money(cleaned, roles, headers, options, name, info)
+    money = {}
+    for role, numbers in decided.items():
+        if role in plain:
+            values = plain[role]
+            if info.formats[role].startswith("decimal comma"):  # --decimal , on plain numbers: the point is a thousands separator
+                values = pc.replace_substring(values, ".", "")
+            money[role] = pc.cast(values, pa.float64()).to_numpy().astype("float64", copy=False)
+        else:
+            money[role] = numbers.to_numpy(dtype="float64")[codes[role]]
+    return money, currency
+
+
+def _first_match(values: pa.ChunkedArray, pattern: str) -> str:
+    hit = pc.match_substring_regex(values, pattern)
+    return values.filter(hit)[0].as_py()
+
+
+def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str], cid: pd.Series,
+            cid_key: np.ndarray, n_rows: int, delimiter: str, encoding: str, name: str,
+            options: _load.ImportOptions, report: _load.ImportReport) -> pd.DataFrame:
+    info = _load.SourceInfo(
+        path=name, encoding=encoding, encoding_confidence=1.0, container="plain",
+        delimiter={"\t": "tab"}.get(delimiter, delimiter), header_line=1, preamble_lines=0, columns={},
+        formats={}, amount_basis=None, currency=None, headers=list(headers), sheet=None, notes=[])
+    money, currency = _money(col, roles, headers, options, name, info)
+
+    skipped_before = report.rows_skipped
+    report.rows_read += n_rows
+    lines = np.arange(2, n_rows + 2, dtype=np.int64)
+    alive = np.ones(n_rows, dtype=bool)
+
+    def drop(reason: str, mask: np.ndarray, detail: np.ndarray | None = None) -> None:
+        nonlocal alive
+        mask = np.asarray(mask, dtype=bool) & alive
+        _load._skip(report, reason, mask, lines, name, options.examples, detail)
+        alive &= ~mask
+
+    date_col = roles["order_date"]
+    codes, uniques = _distinct(col[date_col])
+    parsed, date_fmt = parse_dates(uniques, f"{name}: column '{headers[date_col]}'", options.date_format,
+                                   options.tz, weights=np.bincount(codes, minlength=len(uniques)))
+    info.formats = {"order_date": date_fmt.description, **info.formats}
+    info.notes.extend(f"column '{headers[date_col]}': {n}" for n in date_fmt.notes)
+    dates = pd.Series(parsed.to_numpy()[codes], dtype="datetime64[ns]")
+    drop("invalid date", dates.isna().to_numpy())
+    _load._flag_dates(dates, alive, lines, name, options, report, drop)
+    if "amount" in money:
+        drop("invalid amount", np.isnan(money["amount"]))
+
+    if cid.str.contains("e", case=False, regex=False).any():
+        _load._flag_excel_ids(cid, alive, lines, name, report)
+    if options.ignore_id_case:
+        cid = _load.on_distinct(cid, lambda u: u.str.casefold())
+        cid_key = pd.factorize(cid)[0].astype(np.int64)
+        info.notes.append("customer ids compared ignoring upper/lower case (--ignore-id-case)")
+
+    out = pd.DataFrame({"customer_id": cid, "order_date": dates,
+                        **{role: pd.Series(v, dtype="float64") for role, v in money.items()}})
+    if "amount" not in roles:
+        out["amount"] = np.nan
+    for role in _load.TEXT_ROLES:
+        if role in roles:
+            out[role] = pd.Series(col[roles[role]].to_pandas(), dtype="str").str.strip()
+    if "status" in out:
+        status_codes, statuses = _distinct(col[roles["status"]])
+        norm = _load._normalized(statuses)
+        cancelled = norm.str.contains("|".join(_load._CANCELLED), regex=True).to_numpy()[status_codes]
+        returned = norm.str.contains("|".join(_load._RETURNED), regex=True).to_numpy()[status_codes]
+        returned = returned | (out["amount"] < 0).to_numpy()
+    else:
+        cancelled = np.zeros(n_rows, dtype=bool)
+        returned = (out["amount"] < 0).to_numpy()
+    kind_code = np.where(cancelled, 2, np.where(returned, 1, 0)).astype(np.int8)
+    out["kind"] = pd.Series(pc.take(pa.array(["purchase", "refund", "cancelled"]), kind_code).to_pandas(),
+                            dtype="str")
+    refund = kind_code == 1
+    for role in _load.MONEY_ROLES:
+        if role in out and refund.any():
+            values = out[role].to_numpy(copy=True)
+            values[refund] = -np.abs(values[refund])
+            out[role] = values
+    out["source"] = name
+    out["line"] = lines
+    if not alive.all():
+        out = out[alive].reset_index(drop=True)
+        cid_key, kind_code = cid_key[alive], kind_code[alive]
+
+    dup = _duplicated(out, cid_key, kind_code)
+    n_dup = int(dup.sum())
+    report.exact_duplicates += n_dup
+    if "order_id" in out and n_dup:
+        _load._skip(report, "duplicate order line", dup, out["line"].to_numpy(), name, options.examples)
+        out = out[~dup].reset_index(drop=True)
+    elif n_dup:
+        where = ", ".join(str(n) for n in out["line"].to_numpy()[dup][:5])
+        report.warnings.append(
+            f"{name}: {n_dup} row(s) repeat an earlier row exactly (lines {where}); they are kept as separate "
+            "orders because the file has no order id column. Add one (--map order_id=COLUMN) to remove them."
+        )
+    _load._finish_source(out, report, info, headers, roles, currency, n_rows, skipped_before, 0, 1, name)
+    return out
+
+
+def _duplicated(out: pd.DataFrame, cid_key: np.ndarray, kind_code: np.ndarray) -> np.ndarray:
+    """``out.duplicated(value columns)``, checked exactly only on rows whose numeric fingerprint repeats."""
+    if not len(out):
+        return np.zeros(0, dtype=bool)
+    h = cid_key.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    h ^= out["order_date"].to_numpy().view(np.int64).astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+    amount = np.nan_to_num(out["amount"].to_numpy(), nan=0.0) + 0.0  # -0.0 == 0.0 for duplicated()
+    h ^= amount.view(np.uint64) * np.uint64(0x165667B19E3779F9)
+    h ^= kind_code.astype(np.uint64)
+    suspects = pd.Series(h).duplicated(keep=False).to_numpy()
+    dup = np.zeros(len(out), dtype=bool)
+    if suspects.any():
+        value_cols = [c for c in out.columns if c not in ("source", "line")]
+        dup[suspects] = out.loc[suspects, value_cols].duplicated(keep="first").to_numpy()
+    return dup
+
+
+__all__ = ["read_fast"]

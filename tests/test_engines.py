@@ -1,0 +1,149 @@
+"""The fast paths agree with the thorough ones.
+
+- Import: the fast reader (:mod:`winback.importer.fast`) and the thorough reader give the same orders
+  frame, report and errors on every import fixture and on generated exports.
+- Summary: the pandas and DuckDB engines give the same per-customer summary.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import winback.importer.fast as fast
+from winback.errors import WinbackError
+from winback.importer import ImportOptions, load_orders
+from winback.summary import ENGINES, summarize
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "import"
+FIXTURES = sorted(p.name for p in FIX.iterdir())
+OPTION_SETS = [
+    {},
+    {"as_of": date(2024, 6, 1), "skip_implausible_dates": True, "ignore_id_case": True, "examples": None},
+    {"decimal": ","},
+]
+
+
+def _load(paths, options, use_fast: bool, monkeypatch):
+    with monkeypatch.context() as m:
+        if not use_fast:
+            m.setattr(fast, "read_fast", lambda *a, **k: None)
+        used = []
+        real = fast.read_fast
+
+        def spy(*a, **k):
+            got = real(*a, **k)
+            used.append(got is not None)
+            return got
+
+        if use_fast:
+            m.setattr(fast, "read_fast", spy)
+        try:
+            got = load_orders(paths, ImportOptions(**options))
+            return ("ok", got.orders, got.report.to_dict()), any(used)
+        except WinbackError as exc:
+            return ("error", type(exc).__name__, str(exc)), any(used)
+
+
+def _assert_same(a, b):
+    assert a[0] == b[0], (a, b)
+    if a[0] == "error":
+        assert a[1:] == b[1:]
+        return
+    pd.testing.assert_frame_equal(a[1], b[1], check_exact=True)
+    assert a[2] == b[2]
+
+
+@pytest.mark.parametrize("options", OPTION_SETS, ids=["default", "strict", "comma"])
+def test_fast_reader_matches_thorough_reader_on_every_fixture(options, monkeypatch):
+    used = 0
+    for name in FIXTURES:
+        opts = {"max_skipped": 1.0, **options}
+        slow, _ = _load([str(FIX / name)], opts, False, monkeypatch)
+        quick, took = _load([str(FIX / name)], opts, True, monkeypatch)
+        _assert_same(quick, slow)
+        used += took
+    assert used >= 10  # the fast reader really read a good share of the fixtures
+
+
+def _export(path: Path, rows: int, seed: int, *, ids: str, amounts: str, extra: str = "") -> str:
+    rng = random.Random(seed)
+    lines = ["order_id,customer_id,order_date,amount,status,channel"]
+    for i in range(rows):
+        cust = rng.randint(1, rows // 3 + 1)
+        cid = f"{cust:06d}" if ids == "digits" else f"C-{cust} x" if ids == "text" else f"c{cust}" + rng.choice("aA")
+        day = date(2023, 1, 1).toordinal() + rng.randint(0, 700)
+        value = rng.randint(-500, 90000) / 100
+        amount = f"{value:.2f}" if amounts == "plain" else f'"{value:,.2f} TL"'
+        status = rng.choice(["Completed", "completed", "Cancelled", "iade", ""])
+        order = f"SP-{i}" if rng.random() > 0.01 else "SP-1"
+        lines.append(f'"{order}","{cid}","{date.fromordinal(day).isoformat()}",{amount},{status},web')
+        if rng.random() < 0.01:
+            lines.append(lines[-1])  # an exact duplicate order line
+    text = "\n".join(lines) + "\n" + extra
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("ids", ["digits", "text", "mixedcase"])
+@pytest.mark.parametrize("amounts", ["plain", "currency"])
+@pytest.mark.parametrize("extra", ["", "bad,row\n", "\n", ",,2024-01-01,5,,\n", "SP-9,0001,31.02.2024,5,,web\n"])
+def test_fast_reader_matches_on_generated_exports(tmp_path, ids, amounts, extra, monkeypatch):
+    path = _export(tmp_path / "orders.csv", 3000, 7, ids=ids, amounts=amounts, extra=extra)
+    for options in OPTION_SETS:
+        opts = {"max_skipped": 1.0, **options}
+        slow, _ = _load([path], opts, False, monkeypatch)
+        quick, _ = _load([path], opts, True, monkeypatch)
+        _assert_same(quick, slow)
+
+
+def _random_orders(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    cust = rng.integers(0, n // 4 + 1, n)
+    frame = pd.DataFrame({
+        "customer_id": pd.Series(np.char.add("C", cust.astype(str)), dtype="str"),
+        "order_date": (pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 800, n), unit="D"))
+        .astype("datetime64[ns]"),  # the orders-frame contract
+        "amount": np.round(rng.gamma(2.0, 50.0, n), 2),
+        "kind": pd.Series(rng.choice(["purchase", "purchase", "purchase", "refund", "cancelled"], n),
+                          dtype="str"),
+        "cost": np.round(rng.gamma(2.0, 20.0, n), 2),
+        "referred_by": pd.Series(np.where(rng.random(n) < 0.1, np.char.add("C", rng.integers(0, n // 4, n)
+                                                                          .astype(str)), ""), dtype="str"),
+        "owner": pd.Series(np.where(rng.random(n) < 0.3, rng.choice(["Elif", "Murat", "Ayşe"], n), ""),
+                           dtype="str"),
+        "line": np.arange(2, n + 2),
+    })
+    frame.loc[frame["kind"] == "refund", "amount"] *= -1
+    frame.loc[rng.random(n) < 0.02, "amount"] = np.nan
+    return frame
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("variant", ["full", "no_cost", "no_amount", "margin"])
+def test_summary_engines_agree(seed, variant):
+    pytest.importorskip("duckdb")
+    orders = _random_orders(4000, seed)
+    if variant != "full":
+        orders = orders.drop(columns=["cost", "referred_by", "owner"])
+    if variant == "no_amount":
+        orders["amount"] = np.nan
+    if variant == "margin":
+        orders["margin"] = orders["amount"] * 0.3
+    as_of = date(2024, 6, 1)
+    a = summarize(orders, as_of, engine="pandas")
+    b = summarize(orders, as_of, engine="duckdb")
+    assert (a.orders_after_as_of, a.customers_without_purchases, a.has_amount, a.has_margin) == (
+        b.orders_after_as_of, b.customers_without_purchases, b.has_amount, b.has_margin)
+    pd.testing.assert_frame_equal(a.customers, b.customers, check_exact=False, rtol=1e-12, atol=1e-9)
+
+
+def test_engines_are_listed():
+    assert set(ENGINES) == {"pandas", "duckdb"}
+    with pytest.raises(ValueError, match="engine"):
+        summarize(_random_orders(10, 1), date(2024, 6, 1), engine="spark")
