@@ -1,17 +1,17 @@
 """Test helper: load the public CDNOW sample and build the Fader-Hardie RFM summary.
 
-The sample (``tests/data/CDNOW_sample.txt``) holds 6,919 order lines of 2,357 customers who first bought
-at CDNOW in Q1 1997, observed until 1998-06-30. Columns: customer id, sample id, date (yyyymmdd),
-quantity, amount.
+The sample (``tests/data/CDNOW_sample.txt``) holds 6,919 order lines of 2,357 customers who first
+bought at CDNOW in Q1 1997, observed until 1998-06-30. Columns: customer id, sample id, date
+(yyyymmdd), quantity, amount.
 
 Conventions (those of Fader, Hardie & Lee 2005 and of the ``lifetimes`` CDNOW summary):
 
 * time unit is the week (days / 7);
 * several orders on the same day count as one transaction (their amounts are added);
-* frequency ``x`` = number of distinct purchase days in the calibration period minus one (repeat purchases);
+* frequency ``x`` = distinct purchase days in the calibration period minus one (repeat purchases);
 * recency ``t_x`` = last purchase day - first purchase day;
-* ``T`` = calibration end - first purchase day (38.86 weeks for a customer who started on 1997-01-01);
-* monetary value = mean day total of the repeat purchase days (first purchase day excluded), 0 if x = 0;
+* ``T`` = calibration end - first purchase day (38.86 weeks for a customer who began on 1997-01-01);
+* monetary value = mean day total of the repeat purchase days (first day excluded), 0 if x = 0;
 * holdout = number of distinct purchase days after the calibration end, up to ``holdout_end``.
 """
 
@@ -25,7 +25,7 @@ DATA = Path(__file__).parent / "data" / "CDNOW_sample.txt"
 
 
 def load_cdnow_sample(path: Path = DATA) -> pd.DataFrame:
-    """Order lines with columns ``customer_id`` (str), ``date`` (datetime64), ``quantity``, ``amount``."""
+    """Order lines: ``customer_id`` (str), ``date`` (datetime64), ``quantity``, ``amount``."""
     raw = pd.read_csv(
         path,
         sep=r"\s+",

@@ -1,186 +1,303 @@
-"""BG/NBD: the beta-geometric / negative binomial model of repeat buying.
+"""BG/NBD customer-base model.
 
-Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005), "Counting Your Customers the Easy Way: An
-Alternative to the Pareto/NBD Model", Marketing Science 24(2), 275-284.
+Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). "Counting Your Customers" the Easy Way: An
+Alternative to the Pareto/NBD Model. *Marketing Science* 24(2), 275-284.
 
-While active, a customer buys at Poisson rate lambda ~ Gamma(r, alpha); after each purchase they
-drop out with probability p ~ Beta(a, b). A customer's history is (x, t_x, T): repeat purchases,
-time of the last purchase and age, all measured from the first purchase, in one time unit.
-
-The fit maximises the log-likelihood (computed in log space throughout) over the *distinct* histories
-weighted by how many customers share each, so the cost grows with distinct histories, not customers.
-The optimiser works on log-parameters.
+While alive, a customer buys as a Poisson process with rate ``lambda ~ Gamma(r, alpha)``; right
+after each repeat purchase the customer drops out for good with probability ``p ~ Beta(a, b)``. A
+history is ``(x, t_x, T)``: ``x`` repeat purchases (purchases after the first one), the last at
+``t_x``, and ``T`` time units observed since the first purchase. All three share one time unit; the
+fitted ``alpha`` is in that unit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
 import numpy as np
-from numpy.typing import ArrayLike
-from scipy.optimize import minimize
-from scipy.special import betaln, expit, gammaln, hyp2f1
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from winback.errors import ModelFitError
+from winback.models._optim import check_rfm, collapse, given_alive_quadrature, minimise_log_params
 
-_BOUND = 12.0  # log-parameters stay within exp(+-12): beyond that the data say nothing useful
+__all__ = ["BetaGeoModel", "SimulatedRFM", "bgnbd_log_likelihood", "simulate_bgnbd",
+           "simulate_bgnbd_with_holdout"]
+
+_NAMES = ("r", "alpha", "a", "b")
+_NEAR = 1e-4  # closer than this to the removable singularities a = 1, a + b + x = 1: quadrature
 
 
-def _arrays(*values: ArrayLike) -> list[np.ndarray]:
-    return [np.asarray(v, dtype=float) for v in values]
+def _loglik(theta: NDArray, x: NDArray, t_x: NDArray, T: NDArray) -> tuple[NDArray, NDArray]:
+    """Per-history log-likelihood (paper eq. 6) and its gradient in the log-parameters.
+
+    ``L = A1 + [x > 0] A2``. With ``D = log(A2 / A1) = log(a / (b+x-1)) + (r+x) log((alpha+T) /
+    (alpha+t_x))`` the log is ``log A1 + log1p(exp(D))``, evaluated with ``logaddexp``: neither
+    large ``x`` nor large ``T`` overflows.
+    """
+    r, alpha, a, b = np.exp(theta)
+    rep = x > 0
+    log_aT = np.log(alpha + T)
+    gap = np.log1p((T - t_x) / (alpha + t_x))  # log((alpha + T) / (alpha + t_x))
+    bx1 = np.where(rep, b + x - 1, 1.0)
+    D = np.where(rep, np.log(a) - np.log(bx1) + (r + x) * gap, -np.inf)
+    ll = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
+          - (r + x) * log_aT + np.logaddexp(0.0, D))
+    s = expit(D)  # share of A2 in the likelihood, 0 where x = 0
+    d_alpha = (r / alpha - (r + x) / (alpha + T)
+               + s * (r + x) * (1 / (alpha + T) - 1 / (alpha + t_x)))
+    grad = np.column_stack([
+        r * (digamma(r + x) - digamma(r) + np.log(alpha) - log_aT + s * gap),
+        alpha * d_alpha,
+        a * (digamma(a + b) - digamma(a + b + x) + s / a),
+        b * (digamma(b + x) - digamma(b) + digamma(a + b) - digamma(a + b + x) - s / bx1),
+    ])
+    return ll, grad
 
 
-def bgnbd_log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Per-history log-likelihood (eq. 6 of the paper, in log space)."""
-    r, alpha, a, b = params
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = betaln(a, b + x) - betaln(a, b)
-    a3 = -(r + x) * np.log(alpha + T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a4 = np.where(
-            x > 0,
-            np.log(a) - np.log(np.maximum(b + x - 1.0, 1e-300)) - (r + x) * np.log(alpha + t_x),
-            -np.inf,
-        )
-    return a1 + a2 + np.logaddexp(a3, a4)
+def bgnbd_log_likelihood(params: Mapping[str, float] | Sequence[float], frequency: ArrayLike,
+                         recency: ArrayLike, T: ArrayLike) -> NDArray[np.float64]:
+    """Per-customer BG/NBD log-likelihood for ``(r, alpha, a, b)`` given as a dict or a sequence."""
+    values = [params[k] for k in _NAMES] if isinstance(params, Mapping) else list(params)
+    x, t_x, age = check_rfm(frequency, recency, T)
+    return _loglik(np.log(np.asarray(values, dtype=float)), x, t_x, age)[0]
+
+
+def _alternating_series(s: NDArray, a: float, bp: NDArray, u: NDArray) -> NDArray:
+    """``sum_k (-1)^k (s)_(k+1) / (k+1)! u^(k+1) E[p^k]``; term ratio at most ``(s+1) u <= 1/2``."""
+    term = s * u
+    total = term.copy()
+    for k in range(1, 80):
+        term = term * (-(s + k) / (k + 1) * u * (a + k - 1) / (a + bp + k - 1))
+        total += term
+        if np.all(np.abs(term) <= 1e-17 * np.abs(total)):
+            break
+    return total
+
+
+def _expected_given_alive(r: float, a: float, b: float, x: NDArray, u: NDArray) -> NDArray:
+    """``E[(1 - (1 + p u)^-(r+x)) / p]``, ``p ~ Beta(a, b+x)``: purchases in ``t = u (alpha + T)``.
+
+    The bracket of paper eq. 10 (eq. 9 when x = 0 and u = t / alpha). For ``(r+x+1) u <= 1/2`` it
+    is summed as a series in u. Otherwise a Pfaff transformation gives ``(a+b+x-1)/(a-1) *
+    [1 - (1+u)^(1-a) 2F1(a+b-1-r, a-1; a+b+x-1; u/(1+u))]``: upper parameters that do not grow with
+    x and an argument in [0, 1). Where that is ill-conditioned (a or a+b+x near 1, cancellation),
+    scipy's hyp2f1 fails, or the result breaks the bounds ``g(E p) <= value <= (r+x) u`` (g is
+    convex: Jensen), the value comes from quadrature instead.
+    """
+    s, bp, c = r + x, b + x, a + b + x - 1
+    small = (s + 1) * u <= 0.5
+    out = np.zeros(u.shape)
+    if np.any(small):
+        out[small] = _alternating_series(s[small], a, bp[small], u[small])
+    big = ~small
+    if np.any(big):
+        sb, bpb, cb, ub = s[big], bp[big], c[big], u[big]
+        mean_p = a / (a + bpb)
+        with np.errstate(all="ignore"):
+            h = hyp2f1(a + b - 1 - r, a - 1, cb, ub / (1 + ub))
+            bracket = 1 - np.exp((1 - a) * np.log1p(ub)) * h
+            closed = cb / (a - 1) * bracket
+            lower = -np.expm1(-sb * np.log1p(mean_p * ub)) / mean_p
+            upper = np.minimum(sb * ub, cb / (a - 1) if a > 1 else np.inf)
+            ok = (np.isfinite(closed) & (np.abs(bracket) > 1e-4) & (np.abs(cb) > _NEAR)
+                  & (abs(a - 1) > _NEAR) & (closed >= lower * (1 - 1e-9))
+                  & (closed <= upper * (1 + 1e-9)))
+        if not np.all(ok):
+            closed[~ok] = given_alive_quadrature(a, bpb[~ok], sb[~ok], ub[~ok])
+        out[big] = closed
+    return np.maximum(out, 0.0)
+
+
+def _check_t(t: ArrayLike) -> NDArray[np.float64]:
+    t_arr = np.asarray(t, dtype=float)
+    if not np.all(np.isfinite(t_arr)) or np.any(t_arr < 0):
+        raise ValueError("t must be a non-negative finite number")
+    return t_arr
 
 
 class BetaGeoModel:
-    """BG/NBD, scikit-learn style: ``fit`` returns self; fitted attributes end with ``_``."""
+    """BG/NBD model (Fader, Hardie & Lee 2005), fitted by maximum likelihood on log-parameters.
 
-    def __init__(self, penalizer: float = 0.0, maxiter: int = 2000) -> None:
-        self.penalizer = penalizer
-        self.maxiter = maxiter
+    Parameters
+    ----------
+    penalizer:
+        Optional L2 penalty on the log-parameters (added to the mean negative log-likelihood); it
+        shrinks each parameter towards 1 and keeps degenerate fits finite. Default 0: plain ML.
 
-    def fit(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, weights: ArrayLike | None = None,
-            *, initial: dict[str, float] | None = None) -> BetaGeoModel:
-        x, t_x, age = _arrays(frequency, recency, T)
-        if x.size == 0:
-            raise ModelFitError("the BG/NBD model needs customers, and there are none")
-        if not (np.isfinite(x).all() and np.isfinite(t_x).all() and np.isfinite(age).all()):
-            raise ModelFitError("the BG/NBD model got missing or infinite purchase histories")
-        if (x < 0).any() or (t_x < 0).any() or (age < t_x).any():
-            raise ModelFitError("the BG/NBD model needs 0 <= recency <= age and frequency >= 0")
-        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-        if not (x > 0).any():
-            raise ModelFitError(
-                f"the BG/NBD model needs repeat buyers, and none of the {x.size} customers bought twice"
-            )
-        rows, inverse = np.unique(np.column_stack([x, t_x, age]), axis=0, return_inverse=True)
-        counts = np.bincount(inverse.ravel(), weights=w)
-        ux, ut, uT = rows[:, 0], rows[:, 1], rows[:, 2]
-        self.n_customers_ = int(w.sum())
-        self.n_distinct_ = int(len(rows))
-        total = counts.sum()
+    Attributes (after :meth:`fit`)
+    -------------------------------
+    params_ : dict with ``r``, ``alpha``, ``a``, ``b``.
+    log_likelihood_ : total unpenalised log-likelihood (sum over customers, weights applied).
+    converged_ : the optimiser reported success (False: it stopped on precision loss at a point
+        where the gradient is nevertheless ~0; fits that are not stationary raise instead).
+    n_customers_ : input rows. n_repeat_buyers_ : customers with frequency > 0 (weighted).
+    n_distinct_ : distinct ``(x, t_x, T)`` histories the likelihood was evaluated on.
+    message_ : the optimiser's message.
+    """
 
-        def objective(logp: np.ndarray) -> float:
-            params = np.exp(logp)
-            ll = bgnbd_log_likelihood(params, ux, ut, uT)
-            value = -(counts * ll).sum() / total + self.penalizer * (params**2).sum()
-            return float(value) if np.isfinite(value) else 1e300
+    def __init__(self, penalizer: float = 0.0) -> None:
+        if not (np.isfinite(penalizer) and penalizer >= 0):
+            raise ValueError("penalizer must be a non-negative number")
+        self.penalizer = float(penalizer)
 
-        starts = [np.log([initial[k] for k in ("r", "alpha", "a", "b")])] if initial else []
-        scale = max(float(np.average(uT, weights=counts)), 1e-3)
-        starts += [np.zeros(4), np.log([1.0, scale, 1.0, 1.0]), np.log([0.5, scale / 4, 0.5, 2.0])]
-        best = None
-        for start in starts:
-            res = minimize(objective, start, method="L-BFGS-B", bounds=[(-_BOUND, _BOUND)] * 4,
-                           options={"maxiter": self.maxiter})
-            if not res.success or not np.isfinite(res.fun):
-                res = minimize(objective, res.x, method="Nelder-Mead",
-                               options={"maxiter": self.maxiter * 2, "xatol": 1e-8, "fatol": 1e-12})
-            if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
-                best = res
-        if best is None or not np.isfinite(best.fun) or best.fun >= 1e299:
-            raise ModelFitError(
-                f"the BG/NBD model did not converge on this data ({self.n_customers_} customers, "
-                f"{int((x > 0).sum())} repeat buyers)"
-            )
-        params = np.exp(best.x)
-        self.params_ = dict(zip(("r", "alpha", "a", "b"), (float(p) for p in params), strict=True))
-        self.log_likelihood_ = float((counts * bgnbd_log_likelihood(params, ux, ut, uT)).sum())
-        at_bound = bool(np.any(np.abs(best.x) >= _BOUND - 1e-6))
-        self.converged_ = bool(best.success) and not at_bound
-        self.message_ = str(best.message) + (" (a parameter reached its bound)" if at_bound else "")
+    @classmethod
+    def from_params(cls, r: float, alpha: float, a: float, b: float) -> BetaGeoModel:
+        """A model with known parameters (e.g. stored from an earlier fit), ready to predict."""
+        model = cls()
+        model.params_ = {"r": float(r), "alpha": float(alpha), "a": float(a), "b": float(b)}
+        if not all(np.isfinite(v) and v > 0 for v in model.params_.values()):
+            raise ValueError("BG/NBD parameters must be positive finite numbers")
+        return model
+
+    def fit(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike,
+            weights: ArrayLike | None = None, *,
+            initial: dict[str, float] | None = None) -> BetaGeoModel:
+        """Fit on customer histories; ``weights`` counts customers per row (default 1 each).
+
+        Raises ModelFitError, with a plain-language message, when there are no customers or no
+        repeat buyers, the input is invalid, or the fit fails or runs off to a degenerate limit.
+        """
+        try:
+            x, t_x, age = check_rfm(frequency, recency, T)
+            rows, w = collapse((x.reshape(-1), t_x.reshape(-1), age.reshape(-1)), weights)
+        except ValueError as exc:
+            raise ModelFitError(f"The BG/NBD model cannot be fitted: {exc}.") from exc
+        if rows.shape[0] == 0:
+            raise ModelFitError("The BG/NBD model needs customers, but the input has no customers.")
+        X, TX, TT = rows.T
+        n, m = x.size, float(w[X > 0].sum())
+        if m == 0:
+            raise ModelFitError(f"The BG/NBD model needs repeat buyers, but none of the {n} "
+                                "customers bought more than once.")
+        total = float(w.sum())
+
+        def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+            ll, grad = _loglik(theta, X, TX, TT)
+            value = -float(w @ ll) / total + self.penalizer * float(theta @ theta)
+            if not np.isfinite(value):
+                return np.inf, np.zeros_like(theta)
+            return value, -(w @ grad) / total + 2 * self.penalizer * theta
+
+        if initial is None:
+            mean_x, mean_T = float(w @ X) / total, float(w @ TT) / total
+            alpha0 = max(mean_T, 1e-6) / max(mean_x, 1e-3)
+            initial = {"r": 1.0, "alpha": alpha0, "a": 1.0, "b": 1.0}
+        res = minimise_log_params(objective, np.log([float(initial[k]) for k in _NAMES]))
+        who = f"{n} customers, {m:g} repeat buyers"
+        fail = f"The BG/NBD model did not converge on this data ({who})"
+        if not np.isfinite(res.value):
+            raise ModelFitError(f"{fail}: the likelihood is not finite ({res.message}).")
+        if not (res.converged or res.stationary):
+            raise ModelFitError(f"{fail}: the optimiser stopped early ({res.message}).")
+        if res.runaway:
+            raise ModelFitError(f"{fail}: a parameter ran off to 0 or infinity, so the data cannot "
+                                "pin the model down (too few customers, or too uniform purchases).")
+        self.params_ = {k: float(v) for k, v in zip(_NAMES, np.exp(res.log_params), strict=True)}
+        self.log_likelihood_ = float(w @ _loglik(res.log_params, X, TX, TT)[0])
+        self.converged_ = res.converged
+        self.n_customers_ = n
+        self.n_repeat_buyers_ = m
+        self.n_distinct_ = int(rows.shape[0])
+        self.message_ = res.message
         return self
 
-    # -- predictions -------------------------------------------------------------------------------
-
     def _p(self) -> tuple[float, float, float, float]:
-        p = self.params_
-        return p["r"], p["alpha"], p["a"], p["b"]
+        if not hasattr(self, "params_"):
+            raise RuntimeError("BetaGeoModel is not fitted yet; call fit() or from_params() first")
+        r, alpha, a, b = (self.params_[k] for k in _NAMES)
+        return r, alpha, a, b
 
-    def _log_odds_dead(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-        r, alpha, a, b = self._p()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lo = np.log(a) - np.log(np.maximum(b + x - 1.0, 1e-300)) + (r + x) * (
-                np.log(alpha + T) - np.log(alpha + t_x))
-        return np.where(x > 0, lo, -np.inf)
+    def p_alive(self, frequency: ArrayLike, recency: ArrayLike,
+                T: ArrayLike) -> NDArray[np.float64]:
+        """P(alive at T | history) = 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)).
 
-    def p_alive(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> np.ndarray:
-        """P(still active | history) (eq. 12). 1 for x = 0: the known BG/NBD artefact."""
-        x, t_x, age = _arrays(frequency, recency, T)
-        return expit(-self._log_odds_dead(x, t_x, age))
-
-    def prob_no_purchase(self, t: float, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> np.ndarray:
-        """P(no purchase in (T, T + t] | history).
-
-        Dropout happens only right after a purchase, so a customer alive at T stays alive until their
-        next purchase; given alive, lambda | history ~ Gamma(r + x, alpha + T), and the chance of no
-        purchase in t is ((alpha + T) / (alpha + T + t)) ** (r + x). Exact for the model.
+        Paper eq. 11. It is 1 for x = 0: in BG/NBD nobody drops out before a repeat purchase (a
+        known artefact; callers treat one-time buyers separately).
         """
-        x, t_x, age = _arrays(frequency, recency, T)
+        r, alpha, a, b = self._p()
+        x, t_x, age = check_rfm(frequency, recency, T)
+        with np.errstate(divide="ignore"):
+            D = (np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0))
+                 + (r + x) * np.log1p((age - t_x) / (alpha + t_x)))
+        return np.where(x > 0, expit(-D), 1.0)
+
+    def expected_purchases(self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike,
+                           T: ArrayLike) -> NDArray[np.float64]:
+        """E[number of purchases in (T, T+t] | history] (paper eq. 10), in a stable form."""
+        r, alpha, a, b = self._p()
+        t_arr, x, t_x, age = np.broadcast_arrays(_check_t(t), *check_rfm(frequency, recency, T))
+        u = (t_arr / (alpha + age)).reshape(-1)
+        given_alive = _expected_given_alive(r, a, b, x.reshape(-1), u).reshape(x.shape)
+        return self.p_alive(x, t_x, age) * given_alive
+
+    def prob_no_purchase(self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike,
+                         T: ArrayLike) -> NDArray[np.float64]:
+        """P(no purchase in (T, T+t] | history) = 1 - P(alive) [1 - (1 + t/(alpha+T))^-(r+x)].
+
+        Exact: given alive, lambda ~ Gamma(r+x, alpha+T), and dropout only happens right after a
+        purchase, so a customer who makes no purchase in the window cannot drop out during it.
+        """
         r, alpha, _, _ = self._p()
-        alive = self.p_alive(x, t_x, age)
-        quiet = np.exp((r + x) * (np.log(alpha + age) - np.log(alpha + age + t)))
-        return np.clip((1.0 - alive) + alive * quiet, 0.0, 1.0)
+        t_arr, x, t_x, age = np.broadcast_arrays(_check_t(t), *check_rfm(frequency, recency, T))
+        buys = -np.expm1(-(r + x) * np.log1p(t_arr / (alpha + age)))
+        return np.clip(1.0 - self.p_alive(x, t_x, age) * buys, 0.0, 1.0)
 
-    def expected_purchases(self, t: float, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> np.ndarray:
-        """E[purchases in (T, T + t] | history] (eq. 10), finite and >= 0 for every valid input."""
-        x, t_x, age = _arrays(frequency, recency, T)
+    def expected_purchases_new(self, t: ArrayLike) -> NDArray[np.float64]:
+        """Unconditional E[X(t)] for a new customer (paper eq. 9); for calibration checks."""
         r, alpha, a, b = self._p()
-        alive = self.p_alive(x, t_x, age)
-        z = t / (alpha + age + t)
-        with np.errstate(all="ignore"):
-            log_q = (r + x) * (np.log(alpha + age) - np.log(alpha + age + t))
-            term = (a + b + x - 1.0) / (a - 1.0) * (1.0 - np.exp(log_q) * hyp2f1(r + x, b + x, a + b + x - 1.0, z))
-            value = alive * term
-        # Upper bound: buying at the posterior mean rate for all of t without ever dropping out.
-        bound = alive * (r + x) / (alpha + age) * t
-        ok = np.isfinite(value) & (value >= 0) & (value <= bound * (1 + 1e-9) + 1e-12)
-        return np.where(ok, value, bound)
+        t_arr = _check_t(t)
+        flat = t_arr.reshape(-1)
+        out = _expected_given_alive(r, a, b, np.zeros_like(flat), flat / alpha)
+        return out.reshape(t_arr.shape)
 
-    def expected_purchases_new(self, t: float) -> float:
-        """E[X(t)] for a new customer (eq. 9)."""
-        r, alpha, a, b = self._p()
-        z = t / (alpha + t)
-        return float((a + b - 1.0) / (a - 1.0) * (1.0 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1.0, z)))
+    def summary(self) -> dict[str, object]:
+        """Parameters, log-likelihood and fit diagnostics as a plain dict."""
+        self._p()
+        return {**self.params_, "log_likelihood": getattr(self, "log_likelihood_", None),
+                "converged": getattr(self, "converged_", None),
+                "n_customers": getattr(self, "n_customers_", None),
+                "n_distinct": getattr(self, "n_distinct_", None)}
 
-    def summary(self) -> dict[str, float | bool | int]:
-        return {**self.params_, "log_likelihood": self.log_likelihood_, "converged": self.converged_,
-                "customers": self.n_customers_, "distinct_histories": self.n_distinct_}
+
+class SimulatedRFM(NamedTuple):
+    """Output of :func:`simulate_bgnbd_with_holdout`; ``holdout``: purchases in (T, T + holdout]."""
+
+    frequency: NDArray[np.float64]
+    recency: NDArray[np.float64]
+    T: NDArray[np.float64]
+    holdout: NDArray[np.float64]
 
 
 def simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, T: ArrayLike,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Simulate (frequency, recency, T) for ``n`` customers observed for ``T`` each.
+                   rng: np.random.Generator) -> tuple[NDArray, NDArray, NDArray]:
+    """Draw ``n`` BG/NBD histories ``(frequency, recency, T)``; first purchase at time 0."""
+    sim = simulate_bgnbd_with_holdout(n, r, alpha, a, b, T, rng, holdout=0.0)
+    return sim.frequency, sim.recency, sim.T
 
-    Vectorised over customers; loops only over purchase rounds.
+
+def simulate_bgnbd_with_holdout(n: int, r: float, alpha: float, a: float, b: float, T: ArrayLike,
+                                rng: np.random.Generator, *, holdout: float) -> SimulatedRFM:
+    """Like :func:`simulate_bgnbd`, also counting each customer's purchases in (T, T + holdout].
+
+    Vectorised over customers; the loop runs over purchase rounds only (as many as the most
+    purchases of any one customer). Dropout, with probability p, follows each repeat purchase.
     """
-    T = np.broadcast_to(np.asarray(T, dtype=float), (n,)).copy()
-    lam = rng.gamma(r, 1.0 / alpha, size=n)
-    p = rng.beta(a, b, size=n)
-    now = np.zeros(n)
-    x = np.zeros(n)
-    last = np.zeros(n)
-    active = np.ones(n, dtype=bool)
-    while active.any():
-        idx = np.flatnonzero(active)
-        now[idx] += rng.exponential(1.0 / np.maximum(lam[idx], 1e-300))
-        bought = now[idx] <= T[idx]
-        done = idx[~bought]
-        active[done] = False
-        buyers = idx[bought]
-        x[buyers] += 1
-        last[buyers] = now[buyers]
-        dropped = rng.random(len(buyers)) < p[buyers]
-        active[buyers[dropped]] = False
-    return x, last, T
+    age = np.broadcast_to(np.asarray(T, dtype=float), (n,)).copy()
+    end = age + holdout
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    p = rng.beta(a, b, n)
+    clock = np.zeros(n)
+    freq, rec, hold = np.zeros(n), np.zeros(n), np.zeros(n)
+    idx = np.arange(n)
+    while idx.size:
+        with np.errstate(divide="ignore"):
+            clock[idx] += rng.standard_exponential(idx.size) / lam[idx]
+        idx = idx[clock[idx] <= end[idx]]
+        cal = clock[idx] <= age[idx]
+        freq[idx[cal]] += 1
+        rec[idx[cal]] = clock[idx[cal]]
+        hold[idx[~cal]] += 1
+        idx = idx[rng.random(idx.size) >= p[idx]]
+    return SimulatedRFM(freq, rec, age, hold)
