@@ -4,7 +4,7 @@ Two pieces, both vectorised:
 
 - :func:`expected_gap`: a customer's usual gap between purchases, shrunk towards the population's
   typical gap when they have few gaps to judge by (a geometric mean of the two, weighted by the
-  number of observed gaps against ``prior_gaps`` pseudo-gaps). "Usually every 14 days, 60 days
+  number of observed gaps against :func:`prior_gaps` pseudo-gaps). "Usually every 14 days, 60 days
   silent" and "twice a year, 60 days silent" are then told apart by ``days_since_last / gap``.
 - :class:`SecondPurchaseCurve`: how long customers here take to make a *second* purchase, as a
   Kaplan-Meier curve over all customers (repeat buyers are events at their first gap; one-time
@@ -20,10 +20,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-#: Pseudo-gaps of population evidence mixed into each customer's own median gap.
-PRIOR_GAPS = 2.0
+#: Pseudo-gaps of population evidence mixed into each customer's own median gap: estimated from the
+#: data within these bounds, or the default when fewer than 10 customers show their rhythm.
+DEFAULT_PRIOR_GAPS = 2.0
+MIN_PRIOR_GAPS = 0.25
+MAX_PRIOR_GAPS = 5.0
 #: A one-time buyer counts as "alive" with the probability of buying again within this many days.
 ALIVE_WITHIN_DAYS = 365.0
+#: Second purchases needed in the last third of the observed range before its rate is extrapolated.
+MIN_TAIL_EVENTS = 5
+#: The tail rate is used only when it is at most this share of the average rate over the observed range.
+TAIL_MAX_SHARE_OF_AVERAGE = 0.5
 
 
 def population_gap(customers: pd.DataFrame) -> float:
@@ -33,22 +40,42 @@ def population_gap(customers: pd.DataFrame) -> float:
     return float(gaps.median()) if len(gaps) else float("nan")
 
 
-def expected_gap(customers: pd.DataFrame, pop_gap: float, first_gap_median: float,
-                 prior_gaps: float = PRIOR_GAPS) -> pd.Series:
+def expected_gap(customers: pd.DataFrame, pop_gap: float, first_gap_median: float) -> pd.Series:
     """Usual days between purchases for each customer, shrunk towards the population.
 
-    One-time buyers get ``first_gap_median``: how long repeat buyers here usually took to come back
-    after their first purchase.
+    On the log scale, a customer's own median gap (from n gaps) is mixed with the population's typical
+    gap counted as k pseudo-gaps, k = within-customer variance / between-customer variance of log gaps
+    (an empirical-Bayes weight, kept within [MIN_PRIOR_GAPS, MAX_PRIOR_GAPS]). Where customers are
+    regular and differ a lot from each other (weekly buyers beside twice-a-year buyers), a few gaps are
+    trusted; where single customers' gaps are erratic, the population counts more. One-time buyers
+    get ``first_gap_median``: how long repeat buyers here usually took to come back after their first
+    purchase.
     """
     n = customers["frequency"].to_numpy(dtype=float)
     own = customers["gap_median_days"].to_numpy(dtype=float)
     own = np.where(np.isfinite(own) & (own > 0), own, 1.0)
     prior = pop_gap if np.isfinite(pop_gap) and pop_gap > 0 else 30.0
-    log_gap = (n * np.log(own) + prior_gaps * np.log(prior)) / (n + prior_gaps)
+    k = prior_gaps(customers)
+    log_gap = (n * np.log(own) + k * np.log(prior)) / (n + k)
     gap = np.exp(log_gap)
     fallback = first_gap_median if np.isfinite(first_gap_median) and first_gap_median > 0 else prior
     gap = np.where(n > 0, gap, fallback)
     return pd.Series(gap, index=customers.index, name="expected_gap_days")
+
+
+def prior_gaps(customers: pd.DataFrame) -> float:
+    """Pseudo-gaps of population evidence: within- over between-customer variance of log gaps."""
+    median = customers["gap_median_days"].to_numpy(dtype=float)
+    spread = customers["gap_spread_days"].to_numpy(dtype=float)
+    several = np.isfinite(spread) & (median > 0)
+    repeat = np.isfinite(median) & (median > 0)
+    if several.sum() < 10 or repeat.sum() < 10:
+        return DEFAULT_PRIOR_GAPS
+    within = float(np.median(np.log1p((spread[several] / median[several]) ** 2)))
+    between = float(np.var(np.log(median[repeat])))
+    if between <= 0:
+        return MAX_PRIOR_GAPS
+    return float(np.clip(within / between, MIN_PRIOR_GAPS, MAX_PRIOR_GAPS))
 
 
 @dataclass(frozen=True)
@@ -56,8 +83,10 @@ class SecondPurchaseCurve:
     """Kaplan-Meier survival of "no second purchase yet" against days since the first purchase.
 
     Beyond the last time with enough customers still waiting, the curve is extended with the hazard
-    seen over the last third of that range (a constant-hazard tail), so a short history neither says
-    "nobody ever comes back after this" nor "everyone does".
+    seen over the last third of that range (a constant-hazard tail, only when at least
+    ``MIN_TAIL_EVENTS`` second purchases fall there and that rate has fallen to at most half the
+    average rate), so a short history neither says "nobody ever comes back after this" nor
+    "everyone does".
     """
 
     times: np.ndarray  # distinct event times (days), ascending
@@ -80,15 +109,22 @@ class SecondPurchaseCurve:
         at_risk = len(t) - first_idx
         events = np.add.reduceat(event.astype(float), first_idx)
         survival = np.cumprod(1.0 - events / at_risk)
-        ok = at_risk >= min(min_at_risk, len(t))
-        reliable_until = float(times[ok][-1]) if ok.any() else float(times[-1])
+        ok = at_risk >= min_at_risk
+        reliable_until = float(times[ok][-1]) if ok.any() else float(times[event[first_idx]].max(initial=0.0))
         keep = times <= reliable_until
-        times, survival = times[keep], survival[keep]
+        times, survival, tail_events = times[keep], survival[keep], events[keep]
         start = reliable_until * 2.0 / 3.0
-        s_start = float(survival[times <= start][-1]) if (times <= start).any() else 1.0
+        in_tail = times > start
+        s_start = float(survival[~in_tail][-1]) if (~in_tail).any() else 1.0
         s_end = float(survival[-1])
         span = reliable_until - start
-        tail = float(np.log(s_start / s_end) / span) if span > 0 and s_end > 0 else 0.0
+        # Extrapolate only from evidence: enough customers waiting, enough second purchases in the tail,
+        # and a tail rate that has settled below the average rate (returns thinning out, not a spike).
+        enough = ok.any() and tail_events[in_tail].sum() >= MIN_TAIL_EVENTS and span > 0 and s_end > 0
+        tail = float(np.log(s_start / s_end) / span) if enough else 0.0
+        average = float(-np.log(max(s_end, 1e-300)) / reliable_until) if reliable_until > 0 else 0.0
+        if tail > TAIL_MAX_SHARE_OF_AVERAGE * average:
+            tail = 0.0
         returned = 1.0 - s_end
         if returned > 0:
             idx = int(np.searchsorted(-survival, -(1.0 - returned / 2.0), side="left"))

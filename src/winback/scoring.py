@@ -34,7 +34,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from winback.cadence import SecondPurchaseCurve, expected_gap, population_gap
+from winback.cadence import SecondPurchaseCurve, expected_gap, population_gap, prior_gaps
 from winback.errors import ModelFitError
 from winback.models import BetaGeoModel, GammaGammaModel, shrunk_average_value
 
@@ -44,6 +44,9 @@ REFERRAL_SHARE = 0.5
 TENURE_WEIGHT_PER_YEAR = 0.10
 TENURE_WEIGHT_MAX_YEARS = 5.0
 MARGIN_PRIOR_ORDERS = 3.0
+FIT_SAMPLE = 200_000
+FIT_SEED = 20261123
+FIT_PENALTY = 0.01
 WEEK = 7.0
 
 
@@ -61,6 +64,7 @@ class ModelInfo:
     gamma_gamma: dict | None = None
     second_purchase: dict = field(default_factory=dict)
     population_gap_days: float | None = None
+    prior_gaps: float | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -71,6 +75,7 @@ class ModelInfo:
             out["gamma_gamma"] = self.gamma_gamma
         out["second_purchase"] = self.second_purchase
         out["population_gap_days"] = self.population_gap_days
+        out["prior_gaps"] = self.prior_gaps
         out["notes"] = list(self.notes)
         return out
 
@@ -119,6 +124,7 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     pop_gap = population_gap(out)
     info.population_gap_days = _finite_or_none(pop_gap)
     gap = expected_gap(out, pop_gap, curve.median_days)
+    info.prior_gaps = round(prior_gaps(out), 3)
     out["expected_gap_days"] = gap
     out["overdue_ratio"] = silent / np.maximum(gap.to_numpy(), 1.0)
 
@@ -132,7 +138,7 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     p_alive_bg = np.full(n, np.nan)
     bg: BetaGeoModel | None = None
     try:
-        bg = BetaGeoModel().fit(x, t_x, age)
+        bg = _fit(BetaGeoModel, info, "BG/NBD", x, t_x, age)
         info.bgnbd = {k: round(float(v), 6) for k, v in bg.params_.items()}
         info.bgnbd["log_likelihood"] = round(float(bg.log_likelihood_), 4)
         info.bgnbd["converged"] = bool(bg.converged_)
@@ -187,6 +193,31 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     return ScoreResult(out, info, expected_purchases)
 
 
+def _fit(model_class: type, info: ModelInfo, name: str, *columns: np.ndarray):  # noqa: ANN202
+    """Fit a model on at most ``FIT_SAMPLE`` customers, retrying once with a small penalty.
+
+    The parameters describe the whole customer base, so a seeded random sample of a very large base
+    estimates them as well as all of it, in bounded time. When the plain fit does not settle (a
+    parameter runs off to 0 or infinity, typical of small or very regular data), a small L2 penalty on
+    the log-parameters, as the BTYD libraries recommend, usually does; the run notes say so.
+    """
+    n = len(columns[0])
+    if n > FIT_SAMPLE:
+        pick = np.random.default_rng(FIT_SEED).choice(n, size=FIT_SAMPLE, replace=False)
+        columns = tuple(c[pick] for c in columns)
+        info.notes.append(f"{name} fitted on a random sample of {FIT_SAMPLE:,} of the {n:,} customers.")
+    try:
+        return model_class().fit(*columns)
+    except ModelFitError as first:
+        try:
+            model = model_class(penalizer=FIT_PENALTY).fit(*columns)
+        except ModelFitError:
+            raise first from None
+        info.notes.append(f"{name} fitted with a small penalty ({FIT_PENALTY}) because the plain fit did "
+                          f"not settle: {first}")
+        return model
+
+
 def _rhythm_fallback(orders: np.ndarray, silent: np.ndarray, gap: np.ndarray,
                      horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
     """P(alive) and P(no purchase in the horizon) from a customer's own rhythm, without BG/NBD.
@@ -209,7 +240,7 @@ def _value_per_purchase(out: pd.DataFrame, info: ModelInfo, has_amount: bool) ->
     repeat_mean = out["repeat_avg_value"].to_numpy(dtype=float)
     first_mean = out["avg_order_value"].to_numpy(dtype=float)
     try:
-        gg = GammaGammaModel().fit(x, np.nan_to_num(repeat_mean, nan=0.0))
+        gg = _fit(GammaGammaModel, info, "Gamma-Gamma", x, np.nan_to_num(repeat_mean, nan=0.0))
         info.gamma_gamma = {k: round(float(v), 6) for k, v in gg.params_.items()}
         info.gamma_gamma["converged"] = bool(gg.converged_)
         value = gg.conditional_expected_average_profit(x, np.nan_to_num(repeat_mean, nan=0.0))
