@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -82,23 +83,23 @@ def _render(console: Console, r: BacktestResult) -> None:
     console.print(r.verdict(), markup=False)
     console.print(f"Cutoff {r.cutoff}, holdout {r.holdout_days} days: {r.customers:,} customers, "
                   f"{r.truly_lapsed:,} of them did not buy in the holdout.", markup=False)
-    table = Table(title="Lists of size K", title_justify="left", pad_edge=False)
+    table = Table(title="Lists of size K", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("ranking", "K", "truly lapsed", "value captured", "valuable leavers found"):
-        table.add_column(col, justify="left" if col == "ranking" else "right")
+        table.add_column(col, justify="left" if col == "ranking" else "right", no_wrap=True)
     for name, rows in r.metrics.items():
         for m in rows:
             table.add_row(name, str(m.k), f"{m.precision:.0%}", f"{m.value_captured:.0%}", f"{m.recall_valuable:.0%}")
     console.print(table)
-    cal = Table(title="Calibration: purchases in the holdout", title_justify="left", pad_edge=False)
-    for col in ("repeat purchases before", "customers", "predicted", "actual", "naive rate", ""):
-        cal.add_column(col, justify="right")
+    cal = Table(title="Calibration: purchases in the holdout (# predicted, = actual)", title_justify="left",
+                box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("repeat purchases before", "customers", "predicted", "actual", "naive rate", "chart"):
+        cal.add_column(col, justify="left" if col == "chart" else "right", no_wrap=True)
     peak = max(float(r.calibration[["predicted", "actual"]].to_numpy().max()), 1.0)
     for group, row in r.calibration.iterrows():
-        bar = "#" * round(20 * row["predicted"] / peak) + "\n" + "=" * round(20 * row["actual"] / peak)
+        bars = "#" * round(20 * row["predicted"] / peak) + "\n" + "=" * round(20 * row["actual"] / peak)
         cal.add_row(str(group), f"{int(row['customers']):,}", f"{row['predicted']:,.0f}", f"{row['actual']:,.0f}",
-                    f"{row['naive']:,.0f}", bar)
+                    f"{row['naive']:,.0f}", bars)
     console.print(cal)
-    console.print("(# predicted, = actual)", markup=False)
     console.print(f"Mean absolute error per customer: model {r.mae_model:.3f}, naive rate {r.mae_naive:.3f}.",
                   markup=False)
     for note in r.notes:
