@@ -130,3 +130,21 @@ def test_unusable_files_are_clear_errors(write, content, message):
 def test_missing_file(tmp_path):
     with pytest.raises(InputNotFoundError, match="no such file"):
         load(str(tmp_path / "nope.csv"))
+
+
+def test_xlsx_rows_with_empty_last_cells_are_complete(tmp_path):
+    """Excel stores no cell for an empty trailing column: such rows are not ragged."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Müşteri No", "Sipariş Tarihi", "Tutar", "Referans Müşteri"])
+    ws.append(["00042", "03.01.2024", 10.5, None])
+    ws.append(["00043", "04.01.2024", 20, "00042"])
+    ws.append(["00044", "05.01.2024", 30, None])
+    path = tmp_path / "orders.xlsx"
+    wb.save(path)
+    got = load(str(path))
+    assert got.report.rows_skipped == 0
+    assert got.orders["customer_id"].tolist() == ["00042", "00043", "00044"]
+    assert got.orders["referred_by"].tolist() == ["", "00042", ""]

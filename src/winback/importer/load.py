@@ -291,6 +291,10 @@ def _load_one(path: str, options: ImportOptions, report: ImportReport) -> pd.Dat
     # Extra fields are fine when they are empty (a trailing delimiter on data lines).
     beyond = nonempty[:, width:].any(axis=1) if nonempty.shape[1] > width else np.zeros(n_rows, dtype=bool)
     fits = (counts == width) | ((counts > width) & ~beyond)
+    if not table.delimiter:
+        # A workbook or Parquet grid has no separators to miscount: a row whose last cells are empty
+        # is complete, only cells beyond the header's columns make it ragged.
+        fits = (counts > 0) & ~beyond
     first_cell = stripped[0] if n_rows else pd.Series(dtype=str)
     drop("comment line", (cells[0].str.lstrip().str.startswith("#").to_numpy() if n_rows else alive) & ~fits)
     drop("empty row", all_empty)
