@@ -133,7 +133,12 @@ def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *
     callable_ = eligible[~dnc.to_numpy()]
     owner = people["owner"].where(people["owner"] != "", eligible["owner"].fillna("")).astype("str")
     departed = {_owner_key(o) for o in options.departed_owners if o.strip()}
-    orphaned = owner.map(_owner_key).isin(departed) & (owner != "")
+    if departed:
+        # Owners are few: normalise each distinct name once, not once per customer.
+        keys = owner.map({name: _owner_key(name) for name in pd.unique(owner)})
+        orphaned = keys.isin(departed) & (owner != "")
+    else:
+        orphaned = pd.Series(False, index=owner.index)
 
     keep = pd.Series(True, index=callable_.index)
     if options.min_value is not None:

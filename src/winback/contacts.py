@@ -121,10 +121,13 @@ def contacts_from_orders(orders: pd.DataFrame) -> pd.DataFrame:
     """Latest non-empty name, phone and e-mail per customer from the orders file's own columns."""
     ids = pd.Index(pd.unique(orders["customer_id"]), name="customer_id", dtype="str")
     out = empty_contacts(ids)
-    ordered = orders.sort_values(["order_date", "line"], kind="stable") if "line" in orders else orders
-    for col in ("name", "phone", "email"):
-        if col not in orders:
-            continue
+    present = [col for col in ("name", "phone", "email") if col in orders]
+    if not present:
+        return out
+    ordered = orders[["customer_id", "order_date", "line", *present]] if "line" in orders else orders
+    if "line" in orders:
+        ordered = ordered.sort_values(["order_date", "line"], kind="stable")
+    for col in present:
         values = ordered[col].fillna("").astype(str).str.strip()
         named = ordered.loc[values != "", ["customer_id"]].assign(value=values[values != ""])
         latest = named.drop_duplicates("customer_id", keep="last").set_index("customer_id")["value"]
