@@ -35,9 +35,7 @@ import numpy as np
 import pandas as pd
 
 from winback.errors import InputDataError
-from winback.scoring import ScoreParams, last_year_value, score
-from winback.segments import assign_segments
-from winback.summary import summarize
+from winback.pipeline import analyze
 
 BASELINE_DAYS = 90
 VALUABLE_SHARE = 0.20
@@ -122,18 +120,15 @@ def backtest(orders: pd.DataFrame, cutoff: date, holdout_days: int, *, list_size
             f"the orders end on {last.date()}, before the end of the {holdout_days}-day holdout "
             f"({end.date()}). Use a shorter --holdout or an earlier --cutoff."
         )
-    summary = summarize(orders, cutoff)
-    flags = {"has_amount": summary.has_amount, "has_margin": summary.has_margin}
-    trailing = last_year_value(orders, cutoff, **flags)
-    scored = score(summary.customers, ScoreParams(horizon_days=horizon_days), recent_value=trailing, **flags)
+    analysis = analyze(orders, cutoff, horizon_days)
+    summary, scored = analysis.summary, analysis.scored
     s = scored.scores
-    s["segment"] = assign_segments(s)
 
     window = purchases[(purchases["order_date"] > pd.Timestamp(cutoff)) & (purchases["order_date"] <= end)]
     occasions = window.drop_duplicates(["customer_id", "order_date"]).groupby("customer_id").size()
     actual = occasions.reindex(s.index, fill_value=0).to_numpy()
     came_back = actual > 0
-    trailing = trailing.reindex(s.index, fill_value=0.0)
+    trailing = analysis.last_year.reindex(s.index, fill_value=0.0)
     lost_value = np.where(came_back, 0.0, np.maximum(trailing.to_numpy(), 0.0))
     valuable = trailing.to_numpy() >= np.quantile(trailing.to_numpy(), 1.0 - VALUABLE_SHARE)
     valuable_lost = valuable & ~came_back

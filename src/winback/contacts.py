@@ -249,24 +249,23 @@ def format_phones(phones: pd.Series, country: str) -> tuple[pd.Series, pd.Series
     return formatted.where(valid, text), valid
 
 
-def _international(phone: str, country: str) -> str:
+def _formatted(phone: str, country: str, accept, style) -> str:  # noqa: ANN001
+    """``phone`` parsed for ``country`` and written in ``style`` when ``accept`` passes it, else ""."""
     try:
         parsed = phonenumbers.parse(phone, country)
     except phonenumbers.NumberParseException:
         return ""
-    if not phonenumbers.is_valid_number(parsed):
-        return ""
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(parsed, style) if accept(parsed) else ""
+
+
+def _international(phone: str, country: str) -> str:
+    """A valid number in international format (+90 532 123 45 67)."""
+    return _formatted(phone, country, phonenumbers.is_valid_number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def _e164(phone: str, country: str) -> str:
-    try:
-        parsed = phonenumbers.parse(phone, country)
-    except phonenumbers.NumberParseException:
-        return ""
-    if not phonenumbers.is_possible_number(parsed):
-        return ""
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    """A possible number in E.164 (+905321234567), for matching against suppression lists."""
+    return _formatted(phone, country, phonenumbers.is_possible_number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _split_dnc_mapping(mapping: list[str] | None) -> tuple[str | None, list[str]]:

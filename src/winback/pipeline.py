@@ -35,9 +35,9 @@ from winback.nightly import (
     draw,
     nightly_diff,
 )
-from winback.scoring import ModelInfo, ScoreParams, last_year_value, score
+from winback.scoring import ModelInfo, ScoreParams, ScoreResult, last_year_value, score
 from winback.segments import SEGMENTS, assign_segments
-from winback.summary import summarize
+from winback.summary import SummaryResult, summarize
 from winback.writers import CsvDialect, mirror_dialect
 
 
@@ -147,6 +147,23 @@ class ScanResult:
         }
 
 
+@dataclass
+class Analysis:
+    summary: SummaryResult
+    scored: ScoreResult  # scores include the segment
+    last_year: pd.Series  # each customer's value in the 12 months up to the as-of date
+
+
+def analyze(orders: pd.DataFrame, as_of: date, horizon_days: int) -> Analysis:
+    """Stages 2-3 on loaded orders: summary, scores and segments as of a date (scan and backtest)."""
+    summary = summarize(orders, as_of)
+    flags = {"has_amount": summary.has_amount, "has_margin": summary.has_margin}
+    last_year = last_year_value(orders, as_of, **flags)
+    scored = score(summary.customers, ScoreParams(horizon_days=horizon_days), recent_value=last_year, **flags)
+    scored.scores["segment"] = assign_segments(scored.scores)
+    return Analysis(summary, scored, last_year)
+
+
 def scan(paths: Sequence[str], options: ScanOptions, history: History | None = None) -> ScanResult:
     """Run stages 1-4. With ``options.nightly`` and a ``history``, apply the cooldown and the control
     group (winback.nightly) and work out the nightly diff; the caller stores ``result.night``."""
@@ -154,12 +171,9 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
     customers_file = (read_customers(options.customers_path, encoding=options.customers_encoding,
                                      mapping=options.customers_mapping) if options.customers_path else None)
     loaded = load_orders(paths, options.import_options)
-    summary = summarize(loaded.orders, options.as_of)
-    flags = {"has_amount": summary.has_amount, "has_margin": summary.has_margin}
-    scored = score(summary.customers, ScoreParams(horizon_days=options.horizon_days),
-                   recent_value=last_year_value(loaded.orders, options.as_of, **flags), **flags)
+    analysis = analyze(loaded.orders, options.as_of, options.horizon_days)
+    summary, scored = analysis.summary, analysis.scored
     scores = scored.scores
-    scores["segment"] = assign_segments(scores)
     orders = loaded.orders[loaded.orders["order_date"] <= pd.Timestamp(options.as_of)]
     country = check_country(options.country) if options.country else default_country(loaded.report.currency)
     contacts = merge_contacts(contacts_from_orders(orders),

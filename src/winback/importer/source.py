@@ -9,6 +9,7 @@ a legacy code page is never a silent fallback.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import sys
@@ -210,17 +211,11 @@ def decode(data: bytes, name: str, encoding: str | None = None, *, on_decode_err
     data, container = unwrap(data, name)
     if encoding:
         try:
-            return DecodedText(data.decode(encoding), encoding, 1.0, container)
+            codecs.lookup(encoding)
         except LookupError as exc:
             raise InputDataError(f"--encoding {encoding}: unknown encoding. Examples: utf-8, cp1254, cp1251.") from exc
-        except UnicodeDecodeError as exc:
-            if on_decode_error == "replace":
-                return _replaced(data, encoding, container)
-            line = data[: exc.start].count(b"\n") + 1
-            raise InputDataError(
-                f"{name}: line {line}: byte 0x{data[exc.start]:02X} is not valid {encoding}. "
-                "Check the --encoding value, or leave it out to let winback detect it."
-            ) from exc
+        return _strict(data, encoding, name, container, on_decode_error, encoding,
+                       ". Check the --encoding value, or leave it out to let winback detect it.")
     if data.startswith(b"\xef\xbb\xbf"):
         return _strict(data[3:], "utf-8", name, container, on_decode_error, "utf-8-sig")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -252,8 +247,13 @@ def _replaced(data: bytes, encoding: str, container: str) -> DecodedText:
     return DecodedText(text, encoding, 1.0, container, replaced_lines=lines)
 
 
+_BOM_ADVICE = " although the file starts with a byte order mark saying it is. Fix that line and export again."
+
+
 def _strict(data: bytes, encoding: str, name: str, container: str, on_decode_error: str,
-            label: str) -> DecodedText:
+            label: str, advice: str = _BOM_ADVICE) -> DecodedText:
+    """Decode as ``encoding`` (reported as ``label``); a bad byte is an error naming its line, unless
+    ``on_decode_error='replace'``."""
     try:
         return DecodedText(data.decode(encoding), label, 1.0, container)
     except UnicodeDecodeError as exc:
@@ -261,8 +261,7 @@ def _strict(data: bytes, encoding: str, name: str, container: str, on_decode_err
             return _replaced(data, encoding, container)
         line = data[: exc.start].count(b"\n") + 1
         raise InputDataError(
-            f"{name}: line {line}: byte 0x{data[exc.start]:02X} is not valid {encoding} although the file "
-            "starts with a byte order mark saying it is. Fix that line and export again."
+            f"{name}: line {line}: byte 0x{data[exc.start]:02X} is not valid {encoding}{advice}"
         ) from exc
 
 

@@ -11,6 +11,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import betaln, log_expit, logsumexp
 
+from winback.errors import ModelFitError
+
 #: Box for every log-parameter: exp(+-15) spans 3e-7 .. 3.3e6, far beyond any sensible estimate.
 LOG_BOUND = 15.0
 #: An estimate beyond exp(+-12) (6e-6 .. 1.6e5) means the likelihood keeps improving towards a
@@ -36,6 +38,16 @@ class OptimResult:
     stationary: bool
     runaway: bool
     message: str
+
+
+def require_fit(res: OptimResult, fail: str, runaway_hint: str) -> None:
+    """Raise ModelFitError (starting with ``fail``) unless the optimiser settled on a usable point."""
+    if not np.isfinite(res.value):
+        raise ModelFitError(f"{fail}: the likelihood is not finite ({res.message}).")
+    if not (res.converged or res.stationary):
+        raise ModelFitError(f"{fail}: the optimiser stopped early ({res.message}).")
+    if res.runaway:
+        raise ModelFitError(f"{fail}: a parameter ran off to 0 or infinity ({runaway_hint}).")
 
 
 def check_rfm(

@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from winback.errors import ModelFitError
-from winback.models._optim import check_rfm, collapse, given_alive_quadrature, minimise_log_params
+from winback.models._optim import check_rfm, collapse, given_alive_quadrature, minimise_log_params, require_fit
 
 __all__ = ["BetaGeoModel", "SimulatedRFM", "bgnbd_log_likelihood", "simulate_bgnbd",
            "simulate_bgnbd_with_holdout"]
@@ -187,13 +187,8 @@ class BetaGeoModel:
         res = minimise_log_params(objective, np.log([float(initial[k]) for k in _NAMES]))
         who = f"{n} customers, {m:g} repeat buyers"
         fail = f"The BG/NBD model did not converge on this data ({who})"
-        if not np.isfinite(res.value):
-            raise ModelFitError(f"{fail}: the likelihood is not finite ({res.message}).")
-        if not (res.converged or res.stationary):
-            raise ModelFitError(f"{fail}: the optimiser stopped early ({res.message}).")
-        if res.runaway:
-            raise ModelFitError(f"{fail}: a parameter ran off to 0 or infinity, so the data cannot "
-                                "pin the model down (too few customers, or too uniform purchases).")
+        require_fit(res, fail, "the data cannot pin the model down: too few customers, or too uniform "
+                               "purchases")
         self.params_ = {k: float(v) for k, v in zip(_NAMES, np.exp(res.log_params), strict=True)}
         self.log_likelihood_ = float(w @ _loglik(res.log_params, X, TX, TT)[0])
         self.converged_ = res.converged

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma, gammaln
 
 from winback.errors import ModelFitError
-from winback.models._optim import collapse, minimise_log_params
+from winback.models._optim import collapse, minimise_log_params, require_fit
 
 __all__ = ["GammaGammaModel", "gamma_gamma_log_likelihood", "shrunk_average_value"]
 
@@ -115,13 +115,7 @@ class GammaGammaModel:
         res = minimise_log_params(objective, np.log([1.0, 2.0, 1.0]))
         who = f"{n_used:g} repeat buyers"
         fail = f"The spend model did not converge on this data ({who})"
-        if not np.isfinite(res.value):
-            raise ModelFitError(f"{fail}: the likelihood is not finite ({res.message}).")
-        if not (res.converged or res.stationary):
-            raise ModelFitError(f"{fail}: the optimiser stopped early ({res.message}).")
-        if res.runaway:
-            raise ModelFitError(f"{fail}: a parameter ran off to 0 or infinity (amounts too "
-                                "uniform, or too few).")
+        require_fit(res, fail, "amounts too uniform, or too few")
         p, q, v_rel = np.exp(res.log_params)
         if q <= 1:
             raise ModelFitError(
