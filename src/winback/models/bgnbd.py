@@ -76,14 +76,17 @@ def _alternating_series(s: NDArray, a: float, bp: NDArray, u: NDArray) -> NDArra
     return total
 
 
+_FAR_U = 99.0  # u / (1 + u) = 0.99
+
+
 def _expected_given_alive(r: float, a: float, b: float, x: NDArray, u: NDArray) -> NDArray:
     """``E[(1 - (1 + p u)^-(r+x)) / p]``, ``p ~ Beta(a, b+x)``: purchases in ``t = u (alpha + T)``.
 
     The bracket of paper eq. 10 (eq. 9 when x = 0 and u = t / alpha). For ``(r+x+1) u <= 1/2`` it
     is summed as a series in u. Otherwise a Pfaff transformation gives ``(a+b+x-1)/(a-1) *
     [1 - (1+u)^(1-a) 2F1(a+b-1-r, a-1; a+b+x-1; u/(1+u))]``: upper parameters that do not grow with
-    x and an argument in [0, 1). Where that is ill-conditioned (a or a+b+x near 1, cancellation),
-    scipy's hyp2f1 fails, or the result breaks the bounds ``g(E p) <= value <= (r+x) u`` (g is
+    x and an argument in [0, 1). Where that is ill-conditioned (a or a+b+x near 1, cancellation,
+    u above ``_FAR_U``), scipy's hyp2f1 fails, or the result breaks the bounds ``g(E p) <= value <= (r+x) u`` (g is
     convex: Jensen), the value comes from quadrature instead.
     """
     s, bp, c = r + x, b + x, a + b + x - 1
@@ -101,7 +104,9 @@ def _expected_given_alive(r: float, a: float, b: float, x: NDArray, u: NDArray) 
             closed = cb / (a - 1) * bracket
             lower = -np.expm1(-sb * np.log1p(mean_p * ub)) / mean_p
             upper = np.minimum(sb * ub, cb / (a - 1) if a > 1 else np.inf)
-            ok = (np.isfinite(closed) & (np.abs(bracket) > 1e-4) & (np.abs(cb) > _NEAR)
+            # scipy's hyp2f1 loses digits as its argument u / (1 + u) nears 1 (seen: 6e-6 relative
+            # at u = 1000); such far extrapolations (t over 99 times alpha + T) are rare: integrate.
+            ok = (np.isfinite(closed) & (ub <= _FAR_U) & (np.abs(bracket) > 1e-4) & (np.abs(cb) > _NEAR)
                   & (abs(a - 1) > _NEAR) & (closed >= lower * (1 - 1e-9))
                   & (closed <= upper * (1 + 1e-9)))
         if not np.all(ok):
