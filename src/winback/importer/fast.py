@@ -69,8 +69,9 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
     ids = _customer_ids(col[roles["customer_id"]], headers[roles["customer_id"]], roles, col)
     if ids is None:
         return None
-    cid, cid_key = ids
-    return _finish(col, roles, headers, cid, cid_key, n_rows, delimiter, encoding, name, options, report)
+    cid_code, distinct_ids = ids
+    return _finish(col, roles, headers, cid_code, distinct_ids, n_rows, delimiter, encoding, name, options,
+                   report)
 
 
 def _layout(path: str, name: str) -> tuple[list[str], str, int, str] | None:
@@ -160,21 +161,26 @@ def _distinct(values: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
 
 
 def _customer_ids(values: pa.ChunkedArray, header: str, roles: dict[str, int],
-                  col: dict[int, pa.ChunkedArray]) -> tuple[pd.Series, np.ndarray] | None:
-    """The customer id column and an int64 key per row (equal keys = equal ids), or None when some
-    row may be an empty, totals or repeated-header line."""
+                  col: dict[int, pa.ChunkedArray]) -> tuple[np.ndarray, pa.Array] | None:
+    """(code per row, distinct ids by code): equal codes = equal ids; None when some row may be an
+    empty, totals or repeated-header line. No string per row is made."""
     if "name" in roles:
         codes, names = _distinct(col[roles["name"]])
         if names.str.casefold().isin(_load._TOTAL_WORDS).any():
             return None
     n = len(values)
-    if n == 0 or pc.all(pc.match_substring_regex(values, _DIGITS)).as_py():
-        cid = pd.Series(values.to_pandas(), dtype="str") if n else pd.Series([], dtype="str")
-        if n and header.strip().casefold().isdigit() and (cid == header.strip()).any():
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), pa.array([], type=pa.large_string())
+    if pc.all(pc.match_substring_regex(values, _DIGITS)).as_py():
+        if header.strip().casefold().isdigit() and pc.any(pc.equal(values, header.strip())).as_py():
             return None
-        digits = pc.cast(values, pa.int64()).to_numpy() if n else np.zeros(0, np.int64)
-        length = pc.utf8_length(values).to_numpy().astype(np.int64) if n else np.zeros(0, np.int64)
-        return cid, digits * 32 + length  # 00042 and 0042 are different ids
+        digits = pc.cast(values, pa.int64()).to_numpy()
+        length = pc.utf8_length(values).to_numpy().astype(np.int64)
+        codes, _ = pd.factorize(digits * 32 + length)  # 00042 and 0042 are different ids
+        first = np.empty(codes.max() + 1, dtype=np.int64)
+        first[codes[::-1]] = np.arange(n - 1, -1, -1)  # the last write wins: each id's first row
+        distinct = values.take(pa.array(first))
+        return codes.astype(np.int64, copy=False), pc.cast(distinct.combine_chunks(), pa.large_string())
     codes, uniques = _distinct(values)
     cleaned = uniques.str.replace(r"\s+", " ", regex=True)
     first_word = cleaned.str.casefold().str.extract(r"^([^\W\d_]+(?: [^\W\d_]+)?)", expand=False).fillna("")
@@ -182,8 +188,7 @@ def _customer_ids(values: pa.ChunkedArray, header: str, roles: dict[str, int],
     if (cleaned == "").any() or is_total.any() or (cleaned.str.casefold() == header.strip().casefold()).any():
         return None
     merged, distinct_ids = pd.factorize(cleaned)
-    key = merged[codes].astype(np.int64)
-    return pd.Series(pd.Series(distinct_ids, dtype="str").to_numpy()[key], dtype="str"), key
+    return merged[codes].astype(np.int64), pa.array(np.asarray(distinct_ids, dtype=object), type=pa.large_string())
 
 
 def _money(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str],
@@ -231,8 +236,8 @@ def _first_match(values: pa.ChunkedArray, pattern: str) -> str:
     return values.filter(hit)[0].as_py()
 
 
-def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str], cid: pd.Series,
-            cid_key: np.ndarray, n_rows: int, delimiter: str, encoding: str, name: str,
+def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str], cid_code: np.ndarray,
+            distinct_ids: pa.Array, n_rows: int, delimiter: str, encoding: str, name: str,
             options: _load.ImportOptions, report: _load.ImportReport) -> pd.DataFrame:
     info = _load.SourceInfo(
         path=name, encoding=encoding, encoding_confidence=1.0, container="plain",
@@ -263,21 +268,22 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
     if "amount" in money:
         drop("invalid amount", np.isnan(money["amount"]))
 
-    if cid.str.contains("e", case=False, regex=False).any():
-        _load._flag_excel_ids(cid, alive, lines, name, report)
+    ids = pd.Series(distinct_ids.to_pandas(), dtype="str")
+    if pc.any(pc.match_substring_regex(distinct_ids, "[eE]")).as_py():
+        _load._flag_excel_ids(_load.excel_mangled(ids)[cid_code], alive, lines, name, report)
     if options.ignore_id_case:
-        cid = _load.on_distinct(cid, lambda u: u.str.casefold())
-        cid_key = pd.factorize(cid)[0].astype(np.int64)
+        folded, distinct = pd.factorize(ids.str.casefold())
+        cid_code, distinct_ids = folded[cid_code], pa.array(np.asarray(distinct, dtype=object), type=pa.large_string())
         info.notes.append("customer ids compared ignoring upper/lower case (--ignore-id-case)")
 
-    out = pd.DataFrame({"customer_id": cid, "order_date": dates,
+    out = pd.DataFrame({"order_date": dates,
                         **{role: pd.Series(v, dtype="float64") for role, v in money.items()}})
     if "amount" not in roles:
         out["amount"] = np.nan
     for role in _load.TEXT_ROLES:
-        if role in roles:
+        if role in roles and role != "order_id":
             out[role] = pd.Series(col[roles[role]].to_pandas(), dtype="str").str.strip()
-    if "status" in out:
+    if "status" in roles:
         status_codes, statuses = _distinct(col[roles["status"]])
         norm = _load._normalized(statuses)
         cancelled = norm.str.contains("|".join(_load._CANCELLED), regex=True).to_numpy()[status_codes]
@@ -287,41 +293,47 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
         cancelled = np.zeros(n_rows, dtype=bool)
         returned = (out["amount"] < 0).to_numpy()
     kind_code = np.where(cancelled, 2, np.where(returned, 1, 0)).astype(np.int8)
-    out["kind"] = pd.Series(pc.take(pa.array(["purchase", "refund", "cancelled"]), kind_code).to_pandas(),
-                            dtype="str")
+    out["kind"] = pd.Categorical.from_codes(kind_code, categories=_load.KINDS)
     refund = kind_code == 1
     for role in _load.MONEY_ROLES:
         if role in out and refund.any():
             values = out[role].to_numpy(copy=True)
             values[refund] = -np.abs(values[refund])
             out[role] = values
-    out["source"] = name
+    out["source"] = pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[name])
     out["line"] = lines
+    out.insert(0, "customer_id", pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[""]))
+    order_id = col.get(roles["order_id"]) if "order_id" in roles else None
+    rows = np.arange(n_rows)
     if not alive.all():
         out = out[alive].reset_index(drop=True)
-        cid_key, kind_code = cid_key[alive], kind_code[alive]
+        cid_code, kind_code, rows = cid_code[alive], kind_code[alive], rows[alive]
 
-    dup = _duplicated(out, cid_key, kind_code)
+    dup = _duplicated(out, cid_code, kind_code, order_id, rows)
     n_dup = int(dup.sum())
     report.exact_duplicates += n_dup
-    if "order_id" in out and n_dup:
+    if order_id is not None and n_dup:
         _load._skip(report, "duplicate order line", dup, out["line"].to_numpy(), name, options.examples)
         out = out[~dup].reset_index(drop=True)
+        cid_code = cid_code[~dup]
     elif n_dup:
         where = ", ".join(str(n) for n in out["line"].to_numpy()[dup][:5])
         report.warnings.append(
             f"{name}: {n_dup} row(s) repeat an earlier row exactly (lines {where}); they are kept as separate "
             "orders because the file has no order id column. Add one (--map order_id=COLUMN) to remove them."
         )
+    out["customer_id"] = _load.id_categorical(cid_code, distinct_ids)
     _load._finish_source(out, report, info, headers, roles, currency, n_rows, skipped_before, 0, 1, name)
     return out
 
 
-def _duplicated(out: pd.DataFrame, cid_key: np.ndarray, kind_code: np.ndarray) -> np.ndarray:
-    """``out.duplicated(value columns)``, checked exactly only on rows whose numeric fingerprint repeats."""
+def _duplicated(out: pd.DataFrame, cid_code: np.ndarray, kind_code: np.ndarray, order_id: pa.ChunkedArray | None,
+                rows: np.ndarray) -> np.ndarray:
+    """The thorough reader's ``duplicated(value columns)``, checked exactly only on rows whose numeric
+    fingerprint repeats (``rows``: each row's position in the file, for the order id column)."""
     if not len(out):
         return np.zeros(0, dtype=bool)
-    h = cid_key.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    h = cid_code.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     h ^= out["order_date"].to_numpy().view(np.int64).astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
     amount = np.nan_to_num(out["amount"].to_numpy(), nan=0.0) + 0.0  # -0.0 == 0.0 for duplicated()
     h ^= amount.view(np.uint64) * np.uint64(0x165667B19E3779F9)
@@ -329,8 +341,12 @@ def _duplicated(out: pd.DataFrame, cid_key: np.ndarray, kind_code: np.ndarray) -
     suspects = pd.Series(h).duplicated(keep=False).to_numpy()
     dup = np.zeros(len(out), dtype=bool)
     if suspects.any():
-        value_cols = [c for c in out.columns if c not in ("source", "line")]
-        dup[suspects] = out.loc[suspects, value_cols].duplicated(keep="first").to_numpy()
+        value_cols = [c for c in out.columns if c not in ("customer_id", "source", "line")]
+        same = out.loc[suspects, value_cols].assign(customer=cid_code[suspects])
+        if order_id is not None:
+            ids = order_id.take(pa.array(rows[suspects]))
+            same["order_id"] = pd.Series(ids.to_pandas(), dtype="str").str.strip().to_numpy()
+        dup[suspects] = same.duplicated(keep="first").to_numpy()
     return dup
 
 

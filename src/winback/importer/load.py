@@ -5,15 +5,20 @@ Orders frame contract (one row per order line, in file order):
 =============  ==============  ====================================================================
 column         dtype           meaning
 =============  ==============  ====================================================================
-customer_id    str             exactly as written, trimmed (``00042`` stays ``00042``)
+customer_id    category (str)  exactly as written, trimmed (``00042`` stays ``00042``); each id
+                               string is held once, the categories are in sorted (code point)
+                               order and every category has at least one row
 order_date     datetime64[ns]  the order's calendar day
 amount         float64         money, negative for refunds; NaN when the file has no amount column
-kind           str             ``purchase``, ``refund`` or ``cancelled``
-source         str             the file the row came from
+kind           category        ``purchase``, ``refund`` or ``cancelled`` (:data:`KINDS`)
+source         category (str)  the file the row came from
 line           int64           physical line number in that file (1-based)
 cost, margin   float64         when the file has them
-order_id, product, status, owner, referred_by, name, phone, email, quantity:  str, when present
+product, status, owner, referred_by, name, phone, email, quantity:  str, when present
 =============  ==============  ====================================================================
+
+An order id column is read to find duplicate order lines and then left out: nothing after the
+importer needs it, and at ten million rows it would be the largest column.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api.types import union_categoricals
 
 from winback.errors import InputDataError
 from winback.importer.dialect import Table, frame_table, grid_rows, split_text
@@ -41,6 +49,8 @@ from winback.importer.values import (
 TEXT_ROLES = ("order_id", "product", "status", "owner", "referred_by", "name", "phone", "email",
               "quantity", "currency")
 MONEY_ROLES = ("amount", "cost", "margin")
+#: The categories of the orders frame's ``kind`` column, in code order.
+KINDS = ("purchase", "refund", "cancelled")
 
 _TOTAL_WORDS = [w.casefold() for w in (
     "total", "totals", "grand total", "sum", "subtotal", "toplam", "genel toplam", "ara toplam", "итого",
@@ -186,7 +196,7 @@ def load_orders(paths: Sequence[str], options: ImportOptions | None = None) -> L
     if not paths:
         raise InputDataError("no input file given. Example: winback scan orders.csv")
     frames = [_load_one(path, options, report) for path in paths]
-    orders = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    orders = _concat(frames) if len(frames) > 1 else frames[0]
     currencies = {s.currency for s in report.sources if s.currency}
     if len(currencies) > 1:
         raise InputDataError(
@@ -210,6 +220,35 @@ def load_orders(paths: Sequence[str], options: ImportOptions | None = None) -> L
             "with 'winback inspect', fix the column mapping with --map, or raise --max-skipped."
         )
     return LoadedOrders(orders, report)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The orders of several files in one frame, with ids and file names still held once each."""
+    for col in ("customer_id", "source"):
+        union = pd.Index(union_categoricals([f[col].array for f in frames], sort_categories=True).categories)
+        for f in frames:
+            f[col] = f[col].cat.set_categories(union)
+    return pd.concat(frames, ignore_index=True)
+
+
+def id_categorical(codes: np.ndarray, distinct: pd.Index | np.ndarray | pa.Array) -> pd.Categorical:
+    """Customer ids from a code per row and the distinct ids (as ``pd.factorize`` gives them): a
+    categorical with each id once, categories in sorted (code point) order, unused ones left out."""
+    distinct = distinct if isinstance(distinct, pa.Array) else pa.array(np.asarray(distinct, dtype=object),
+                                                                        type=pa.large_string())
+    used = np.bincount(codes, minlength=len(distinct)) > 0 if len(codes) else np.zeros(len(distinct), bool)
+    if not used.all():
+        keep = np.flatnonzero(used)
+        remap = np.full(len(distinct), -1, dtype=np.int64)
+        remap[keep] = np.arange(len(keep))
+        codes, distinct = remap[codes], distinct.take(pa.array(keep))
+    order = pc.array_sort_indices(distinct).to_numpy()
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    categories = pd.Index(distinct.take(pa.array(order)).to_pandas(), dtype="str")
+    dtype = pd.CategoricalDtype(categories)
+    return pd.Categorical.from_codes(rank[codes] if len(codes) else np.zeros(0, np.int32), dtype=dtype,
+                                     validate=False)
 
 
 def _skip(report: ImportReport, reason: str, mask: np.ndarray, lines: np.ndarray, source: str,
@@ -338,7 +377,7 @@ def _load_one(path: str, options: ImportOptions, report: ImportReport) -> pd.Dat
     if "amount" in money:
         drop("invalid amount", money["amount"].isna().to_numpy())
 
-    _flag_excel_ids(cid, alive, lines, name, report)
+    _flag_excel_ids(excel_mangled(cid), alive, lines, name, report)
     if options.ignore_id_case:
         cid = cid.str.casefold()
         info.notes.append("customer ids compared ignoring upper/lower case (--ignore-id-case)")
@@ -353,12 +392,12 @@ def _load_one(path: str, options: ImportOptions, report: ImportReport) -> pd.Dat
     status = _normalized(out["status"]) if "status" in out else pd.Series("", index=out.index)
     cancelled = status.str.contains("|".join(_CANCELLED), regex=True)
     returned = status.str.contains("|".join(_RETURNED), regex=True) | (out["amount"] < 0)
-    out["kind"] = np.where(cancelled, "cancelled", np.where(returned, "refund", "purchase"))
+    out["kind"] = pd.Categorical.from_codes(np.where(cancelled, 2, np.where(returned, 1, 0)), categories=KINDS)
     refund = out["kind"] == "refund"
     for role in MONEY_ROLES:
         if role in out:
             out.loc[refund, role] = -out.loc[refund, role].abs()
-    out["source"] = name
+    out["source"] = pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[name])
     out["line"] = lines.astype("int64")
     out = out[alive].reset_index(drop=True)
 
@@ -375,6 +414,9 @@ def _load_one(path: str, options: ImportOptions, report: ImportReport) -> pd.Dat
             f"{name}: {n_dup} row(s) repeat an earlier row exactly (lines {where}); they are kept as separate "
             "orders because the file has no order id column. Add one (--map order_id=COLUMN) to remove them."
         )
+    codes, distinct = pd.factorize(out["customer_id"])
+    out["customer_id"] = id_categorical(codes, distinct)
+    out = out.drop(columns="order_id", errors="ignore")
     _finish_source(out, report, info, table.headers, roles, currency, n_rows, skipped_before,
                    table.preamble_lines, table.header_line, name)
     return out
@@ -489,8 +531,14 @@ def _flag_dates(dates: pd.Series, alive: np.ndarray, lines: np.ndarray, name: st
             )
 
 
-def _flag_excel_ids(cid: pd.Series, alive: np.ndarray, lines: np.ndarray, name: str, report: ImportReport) -> None:
-    mangled = (cid.str.match(r"^\d+(?:[.,]\d+)?[eE][+-]?\d+$") & alive).to_numpy()
+def excel_mangled(ids: pd.Series) -> np.ndarray:
+    """Ids that look like numbers Excel turned into scientific notation (1,23457E+15)."""
+    return ids.str.match(r"^\d+(?:[.,]\d+)?[eE][+-]?\d+$").to_numpy(dtype=bool)
+
+
+def _flag_excel_ids(mangled: np.ndarray, alive: np.ndarray, lines: np.ndarray, name: str,
+                    report: ImportReport) -> None:
+    mangled = mangled & alive
     if mangled.any():
         where = ", ".join(str(int(x)) for x in lines[mangled][:5])
         report.warnings.append(
