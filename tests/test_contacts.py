@@ -88,7 +88,8 @@ def test_orders_columns_latest_non_empty_and_file_wins():
     card = pd.DataFrame({"name": ["Veli Ltd", "Kırk İki"], "phone": ["", "0532 000 00 42"], "email": "",
                          "owner": ["Elif", ""], "do_not_contact": [False, True]},
                         index=pd.Index(["1", "00042"], name="customer_id"))
-    merged = merge_contacts(mine, card)
+    assert "42" not in mine.index  # no contact details in the orders: no row
+    merged = merge_contacts(mine, card, order_ids=pd.Index(["1", "2", "42"]))
     assert merged.loc["1", "name"] == "Veli Ltd"
     assert merged.loc["1", "phone"] == "0532 000 00 01"  # the file has none: the orders' phone stays
     assert merged.loc["42", "phone"] == "0532 000 00 42"  # 00042 on the card is 42 in the orders

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import winback.importer.fast as fast
@@ -125,10 +126,13 @@ def _random_orders(n: int, seed: int) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-@pytest.mark.parametrize("variant", ["full", "no_cost", "no_amount", "margin"])
+@pytest.mark.parametrize("variant", ["full", "no_cost", "no_amount", "margin", "categorical"])
 def test_summary_engines_agree(seed, variant):
     pytest.importorskip("duckdb")
     orders = _random_orders(4000, seed)
+    if variant == "categorical":  # as the importer gives them: sorted categories, each id held once
+        orders["customer_id"] = pd.Categorical(orders["customer_id"])
+        orders["kind"] = pd.Categorical(orders["kind"], categories=["purchase", "refund", "cancelled"])
     if variant != "full":
         orders = orders.drop(columns=["cost", "referred_by", "owner"])
     if variant == "no_amount":
@@ -147,3 +151,12 @@ def test_engines_are_listed():
     assert set(ENGINES) == {"pandas", "duckdb"}
     with pytest.raises(ValueError, match="engine"):
         summarize(_random_orders(10, 1), date(2024, 6, 1), engine="spark")
+
+
+def test_digit_ids_are_numbered_in_text_order():
+    from winback.importer.fast import _digit_ids
+
+    ids = ["9", "10", "1", "0042", "042", "00", "0", "99999999999999999", "10", "042", "1000", "01"]
+    codes, distinct, in_order = _digit_ids(pa.chunked_array([pa.array(ids)]))
+    assert in_order and distinct.to_pylist() == sorted(set(ids))
+    assert [distinct[int(c)].as_py() for c in codes] == ids

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from winback.contacts import Suppression, empty_contacts, format_phones, suppressed
+from winback.contacts import DNC, Suppression, empty_contacts, format_phones, suppressed
 from winback.segments import SEGMENTS, reasons
 
 FIXED_COLUMNS = ["rank", "customer_id", "segment", "reason", "last_order_date", "days_since_last_order",
@@ -123,57 +123,102 @@ def segment_name(text: str) -> str | None:
 def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *, currency: str | None,
            has_amount: bool, has_margin: bool, median_second_days: float | None,
            contacts: pd.DataFrame | None = None) -> CallList:
-    lapsed = scores[scores["lapsed"]]
-    eligible = lapsed[lapsed["target"]]
-    people = (contacts if contacts is not None else empty_contacts()).reindex(eligible.index)
-    for col in ("name", "phone", "email", "owner"):
-        people[col] = people[col].fillna("").astype("str")
-    dnc = people["do_not_contact"].fillna(False).astype(bool)
-    dnc |= suppressed(eligible.index, people, options.suppression, options.country)
-    callable_ = eligible[~dnc.to_numpy()]
-    owner = people["owner"].where(people["owner"] != "", eligible["owner"].fillna("")).astype("str")
+    """Choose and order the customers to call. Works on positions in ``scores`` (numpy arrays over
+    the lapsed targets); only the listed rows become strings, and the contacts (a row per customer
+    with any contact detail or flag) are matched to the scores once."""
+    ids = scores.index
+    lapsed_mask = scores["lapsed"].to_numpy(dtype=bool)
+    eligible = np.flatnonzero(lapsed_mask & scores["target"].to_numpy(dtype=bool))
+    contacts = contacts if contacts is not None else empty_contacts()
+    at = _contact_rows(contacts, ids)[eligible]  # each eligible customer's contacts row, or -1
+    known = at >= 0
+    dnc = np.zeros(len(eligible), dtype=bool)
+    dnc[known] = contacts[DNC].to_numpy(dtype=bool)[at[known]]
+    if options.suppression is not None:
+        dnc |= suppressed(ids[eligible], contacts.iloc[at[known]], options.suppression,
+                          options.country).to_numpy(dtype=bool)
+    callable_ = eligible[~dnc]
+    callable_at = at[~dnc]
+    value = scores["value_at_risk"].to_numpy(dtype=float)
+    keep = np.ones(len(callable_), dtype=bool)
+    if options.min_value is not None:
+        keep &= value[callable_] >= options.min_value
+    if options.segments:
+        keep &= np.isin(scores["segment"].to_numpy(dtype=object)[callable_], list(options.segments))
+    chosen, chosen_at = callable_[keep], callable_at[keep]
+
     departed = {_owner_key(o) for o in options.departed_owners if o.strip()}
-    if departed:
+    # Owners matter for every chosen customer only with departed owners or a per-owner cap.
+    need_owners = bool(departed) or options.per_owner is not None
+    owner = _owners(scores, contacts, chosen, chosen_at) if need_owners else None
+    orphaned = np.zeros(len(chosen), dtype=bool)
+    if departed and owner is not None:
         # Owners are few: normalise each distinct name once, not once per customer.
         keys = owner.map({name: _owner_key(name) for name in pd.unique(owner)})
-        orphaned = keys.isin(departed) & (owner != "")
-    else:
-        orphaned = pd.Series(False, index=owner.index)
+        orphaned = (keys.isin(departed) & (owner != "")).to_numpy(dtype=bool)
 
-    keep = pd.Series(True, index=callable_.index)
-    if options.min_value is not None:
-        keep &= callable_["value_at_risk"] >= options.min_value
-    if options.segments:
-        keep &= callable_["segment"].isin(options.segments)
-    chosen = callable_[keep.to_numpy()]
-    ranked = pd.DataFrame({
-        "customer_id": chosen.index,
-        "orphaned": orphaned.reindex(chosen.index).to_numpy(),
-        "priority": chosen["priority"].to_numpy(),
-    }).sort_values(["orphaned", "priority", "customer_id"], ascending=[False, False, True], kind="stable")
-    assignee = owner.reindex(ranked["customer_id"]).where(~orphaned.reindex(ranked["customer_id"]), UNASSIGNED)
+    # Calling order: orphaned first, then priority (highest first), ties by customer id.
+    by_id = np.arange(len(chosen)) if ids.is_monotonic_increasing else np.argsort(
+        np.asarray(ids[chosen], dtype=object), kind="stable")
+    priority = scores["priority"].to_numpy(dtype=float)[chosen][by_id]
+    order = by_id[np.argsort(-priority, kind="stable")]
+    if orphaned.any():
+        order = order[np.argsort(~orphaned[order], kind="stable")]
     over_cap = 0
-    if options.per_owner is not None:
-        within = assignee.groupby(assignee.to_numpy()).cumcount().to_numpy() < options.per_owner
+    if options.per_owner is not None and owner is not None:
+        assignee_all = owner.to_numpy(dtype=object)[order]
+        assignee_all[orphaned[order]] = UNASSIGNED
+        within = pd.Series(assignee_all).groupby(assignee_all).cumcount().to_numpy() < options.per_owner
         over_cap = int((~within).sum())
-        ranked, assignee = ranked[within], assignee[within]
+        order = order[within]
     if options.top is not None:
-        ranked, assignee = ranked.head(options.top), assignee.head(options.top)
-    listed = chosen.loc[ranked["customer_id"]]
-    rows = _rows(listed, orders, people.loc[listed.index], owner.loc[listed.index],
-                 orphaned.loc[listed.index], options, currency=currency, has_amount=has_amount,
-                 has_margin=has_margin, median_second_days=median_second_days)
+        order = order[: options.top]
+    listed, listed_at = chosen[order], chosen_at[order]
+    listed_owner = _owners(scores, contacts, listed, listed_at)
+    listed_orphaned = pd.Series(orphaned[order], index=listed_owner.index)
+    assignee = listed_owner.where(~listed_orphaned, UNASSIGNED)
+    rows = _rows(scores.iloc[listed], orders, _people(contacts, listed_at, ids[listed]), listed_owner,
+                 listed_orphaned, options, currency=currency, has_amount=has_amount, has_margin=has_margin,
+                 median_second_days=median_second_days)
     return CallList(
         rows=rows,
-        lapsed=len(lapsed),
+        lapsed=int(lapsed_mask.sum()),
         eligible=len(eligible),
-        not_targets=len(lapsed) - len(eligible),
-        value_at_risk=float(eligible["value_at_risk"].sum()),
+        not_targets=int(lapsed_mask.sum()) - len(eligible),
+        value_at_risk=float(value[eligible].sum()),
         do_not_contact=int(dnc.sum()),
         filtered_out=int((~keep).sum()),
         over_owner_cap=over_cap,
         assignee=pd.Series(assignee.to_numpy(), dtype="str"),
     )
+
+
+def _contact_rows(contacts: pd.DataFrame, ids: pd.Index) -> np.ndarray:
+    """For each customer of ``ids``, the position of their row in ``contacts`` (-1 when none)."""
+    at = np.full(len(ids), -1, dtype=np.int64)
+    if len(contacts):
+        where = ids.get_indexer(contacts.index)
+        found = where >= 0
+        at[where[found]] = np.flatnonzero(found)
+    return at
+
+
+def _people(contacts: pd.DataFrame, at: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """Name, phone, e-mail and owner from the contacts rows ``at`` ("" where -1), indexed by ``index``."""
+    known = at >= 0
+    out = pd.DataFrame(index=index)
+    for col in ("name", "phone", "email", "owner"):
+        values = np.full(len(at), "", dtype=object)
+        values[known] = contacts[col].fillna("").to_numpy(dtype=object)[at[known]]
+        out[col] = pd.Series(values, index=index, dtype="str")
+    return out
+
+
+def _owners(scores: pd.DataFrame, contacts: pd.DataFrame, where: np.ndarray, at: np.ndarray) -> pd.Series:
+    """Each customer's owner: the customers file's, else the latest one named in the orders."""
+    from_orders = pd.Series(scores["owner"].to_numpy(dtype=object)[where], index=scores.index[where], dtype="str")
+    from_contacts = _people(contacts, at, from_orders.index)["owner"]
+    return from_contacts.where(from_contacts != "", from_orders.fillna("")).astype("str")
 
 
 def _rows(ranked: pd.DataFrame, orders: pd.DataFrame, people: pd.DataFrame, owner: pd.Series,

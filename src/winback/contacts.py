@@ -118,21 +118,37 @@ def empty_contacts(index: pd.Index | None = None) -> pd.DataFrame:
 
 
 def contacts_from_orders(orders: pd.DataFrame) -> pd.DataFrame:
-    """Latest non-empty name, phone and e-mail per customer from the orders file's own columns."""
-    ids = pd.Index(pd.unique(orders["customer_id"]), name="customer_id", dtype="str")
-    out = empty_contacts(ids)
+    """Latest non-empty name, phone and e-mail per customer from the orders file's own columns.
+
+    Only customers with at least one of them get a row (an orders file without contact columns
+    gives an empty frame): the call list treats a missing row as no contact details.
+    """
     present = [col for col in ("name", "phone", "email") if col in orders]
     if not present:
-        return out
+        return empty_contacts()
     ordered = orders[["customer_id", "order_date", "line", *present]] if "line" in orders else orders
     if "line" in orders:
         ordered = ordered.sort_values(["order_date", "line"], kind="stable")
+    latest = {}
     for col in present:
         values = ordered[col].fillna("").astype(str).str.strip()
         named = ordered.loc[values != "", ["customer_id"]].assign(value=values[values != ""])
-        latest = named.drop_duplicates("customer_id", keep="last").set_index("customer_id")["value"]
-        out[col] = latest.reindex(ids).fillna("").astype("str")
+        named["customer_id"] = named["customer_id"].astype("str")
+        latest[col] = named.drop_duplicates("customer_id", keep="last").set_index("customer_id")["value"]
+    ids = pd.Index(sorted(set().union(*(v.index for v in latest.values()))), dtype="str", name="customer_id")
+    out = empty_contacts(ids)
+    for col, values in latest.items():
+        out[col] = values.reindex(ids).fillna("").astype("str")
     return out
+
+
+def distinct_ids(ids: pd.Series) -> pd.Index:
+    """The distinct customer ids of an orders-frame column (categorical or text)."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        codes = ids.cat.codes.to_numpy()
+        seen = np.bincount(codes[codes >= 0], minlength=len(ids.cat.categories)) > 0
+        return pd.Index(ids.cat.categories[seen], dtype="str", name="customer_id")
+    return pd.Index(pd.unique(ids), dtype="str", name="customer_id")
 
 
 def read_customers(path: str, *, encoding: str | None = None, mapping: list[str] | None = None) -> CustomersFile:
@@ -185,15 +201,17 @@ def read_any_table(path: str, name: str, encoding: str | None = None) -> tuple[T
     return frame_table(grid_rows(src), name), src.container
 
 
-def merge_contacts(from_orders: pd.DataFrame, from_file: pd.DataFrame | None) -> pd.DataFrame:
+def merge_contacts(from_orders: pd.DataFrame, from_file: pd.DataFrame | None,
+                   order_ids: pd.Index | None = None) -> pd.DataFrame:
     """Contacts for every customer in either frame; non-empty values of the customers file win.
 
-    Ids are matched exactly; an id that matches nothing exactly is matched with its leading zeros
-    removed (``42`` in the orders, ``00042`` on the customer card) when that is unambiguous.
+    Ids are matched exactly to ``order_ids`` (every customer of the orders; default: the ids of
+    ``from_orders``); an id that matches nothing exactly is matched with its leading zeros removed
+    (``42`` in the orders, ``00042`` on the customer card) when that is unambiguous.
     """
     if from_file is None or from_file.empty:
         return from_orders
-    from_file = _align_ids(from_file, from_orders.index)
+    from_file = _align_ids(from_file, from_orders.index if order_ids is None else order_ids)
     index = from_orders.index.union(from_file.index)
     left = from_orders.reindex(index)
     right = from_file.reindex(index)

@@ -20,6 +20,7 @@ from winback.contacts import (
     Suppression,
     check_country,
     contacts_from_orders,
+    distinct_ids,
     default_country,
     merge_contacts,
     read_customers,
@@ -35,7 +36,7 @@ from winback.nightly import (
     draw,
     nightly_diff,
 )
-from winback.scoring import ModelInfo, ScoreParams, ScoreResult, last_year_value, score
+from winback.scoring import ModelInfo, ScoreParams, ScoreResult, score
 from winback.segments import SEGMENTS, assign_segments
 from winback.summary import SummaryResult, summarize
 from winback.writers import CsvDialect, mirror_dialect
@@ -158,8 +159,9 @@ def analyze(orders: pd.DataFrame, as_of: date, horizon_days: int) -> Analysis:
     """Stages 2-3 on loaded orders: summary, scores and segments as of a date (scan and backtest)."""
     summary = summarize(orders, as_of)
     flags = {"has_amount": summary.has_amount, "has_margin": summary.has_margin}
-    last_year = last_year_value(orders, as_of, **flags)
-    scored = score(summary.customers, ScoreParams(horizon_days=horizon_days), recent_value=last_year, **flags)
+    last_year = summary.customers["recent_value"]
+    scored = score(summary.customers, ScoreParams(horizon_days=horizon_days), recent_value=last_year.to_numpy(),
+                   **flags)
     scored.scores["segment"] = assign_segments(scored.scores)
     return Analysis(summary, scored, last_year)
 
@@ -176,8 +178,8 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
     scores = scored.scores
     orders = loaded.orders[loaded.orders["order_date"] <= pd.Timestamp(options.as_of)]
     country = check_country(options.country) if options.country else default_country(loaded.report.currency)
-    contacts = merge_contacts(contacts_from_orders(orders),
-                              customers_file.contacts if customers_file else None)
+    contacts = merge_contacts(contacts_from_orders(orders), customers_file.contacts if customers_file else None,
+                              order_ids=distinct_ids(orders["customer_id"]) if customers_file else None)
     suppression = read_suppression(options.suppress_path, country=country) if options.suppress_path else None
     select_options = SelectOptions(
         top=options.top, min_value=options.min_value, segments=options.segments,

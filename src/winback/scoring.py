@@ -13,7 +13,7 @@ Values (money when the file has amounts, else orders; margin when a cost or marg
 - ``annual_value``: what the customer is worth in a year while active = purchases per year x value
   per purchase x margin ratio, plus ``REFERRAL_SHARE`` of the annual value of customers they referred.
 - ``expected_value``: expected value over the next year if left alone = annual_value x P(alive).
-- ``last_year_value``: what they brought in the last 12 months (:func:`last_year_value`), plus
+- ``last_year_value``: what they brought in the last 12 months (the summary's ``recent_value``), plus
   ``REFERRAL_SHARE`` of what the customers they referred brought.
 - ``value_at_risk``: the value lost if they do not come back = last_year_value x (1 - P(alive)).
 - ``priority``: value_at_risk x tenure weight, where tenure weight grows 10% per year of relationship
@@ -89,11 +89,12 @@ class ScoreResult:
 
 
 def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amount: bool = True,
-          has_margin: bool = False, recent_value: pd.Series | None = None) -> ScoreResult:
+          has_margin: bool = False, recent_value: pd.Series | np.ndarray | None = None) -> ScoreResult:
     """Score every customer of the summary.
 
-    ``recent_value`` is each customer's value over the last 12 months (:func:`last_year_value`); without
-    it, the model's yearly value stands in.
+    ``recent_value`` is each customer's value over the last 12 months (the summary's ``recent_value``,
+    as an array in the summary's order, or a Series by customer id); without it, the model's yearly
+    value stands in.
     """
     params = params or ScoreParams()
     info = ModelInfo()
@@ -162,7 +163,12 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     own = pd.Series(own_annual, index=out.index)
     out["annual_value"] = own_annual + REFERRAL_SHARE * _referred_value(customers, own)
     out["expected_value"] = out["annual_value"] * out["p_alive"]
-    recent = own if recent_value is None else recent_value.reindex(out.index).fillna(0.0).clip(lower=0.0)
+    if recent_value is None:
+        recent = own
+    elif isinstance(recent_value, np.ndarray):  # the summary's own column: already aligned
+        recent = pd.Series(np.clip(np.nan_to_num(recent_value.astype(float), nan=0.0), 0.0, None), index=out.index)
+    else:
+        recent = recent_value.reindex(out.index).fillna(0.0).clip(lower=0.0)
     out["last_year_value"] = recent.to_numpy() + REFERRAL_SHARE * _referred_value(customers, recent)
     out["value_at_risk"] = out["last_year_value"] * (1.0 - out["p_alive"])
 
@@ -276,21 +282,3 @@ def _referred_value(customers: pd.DataFrame, own_annual: pd.Series) -> np.ndarra
 
 def _finite_or_none(v: float) -> float | None:
     return round(float(v), 2) if np.isfinite(v) else None
-
-
-def last_year_value(orders: pd.DataFrame, as_of: date, *, has_amount: bool, has_margin: bool) -> pd.Series:
-    """Each customer's value in the 365 days up to ``as_of``: net margin when known, else net revenue,
-    else purchase occasions. What the shop loses in a year if the customer does not come back."""
-    end = pd.Timestamp(as_of)
-    window = orders[(orders["order_date"] > end - pd.Timedelta(days=365)) & (orders["order_date"] <= end)
-                    & (orders["kind"] != "cancelled")]
-    if not has_amount:
-        buys = window[window["kind"] == "purchase"]
-        return buys.drop_duplicates(["customer_id", "order_date"]).groupby("customer_id").size().astype(float)
-    if has_margin and "margin" in window:
-        value = window["margin"].fillna(0.0)
-    elif has_margin and "cost" in window:
-        value = window["amount"].fillna(0.0) - window["cost"].fillna(0.0)
-    else:
-        value = window["amount"].fillna(0.0)
-    return value.groupby(window["customer_id"]).sum()

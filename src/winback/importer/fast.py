@@ -69,8 +69,8 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
     ids = _customer_ids(col[roles["customer_id"]], headers[roles["customer_id"]], roles, col)
     if ids is None:
         return None
-    cid_code, distinct_ids = ids
-    return _finish(col, roles, headers, cid_code, distinct_ids, n_rows, delimiter, encoding, name, options,
+    cid_code, distinct_ids, in_order = ids
+    return _finish(col, roles, headers, cid_code, distinct_ids, in_order, n_rows, delimiter, encoding, name, options,
                    report)
 
 
@@ -138,8 +138,9 @@ def _one_record_per_line(path: str, records: int) -> bool:
                 except UnicodeDecodeError:
                     return False
             newlines += chunk.count(b"\n")
-            cr += chunk.count(b"\r")
-            crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+            chunk_cr = chunk.count(b"\r")
+            cr += chunk_cr
+            crlf += (chunk.count(b"\r\n") if chunk_cr else 0) + (last == b"\r" and chunk[:1] == b"\n")
             last = chunk[-1:]
             size += len(chunk)
     try:
@@ -161,26 +162,20 @@ def _distinct(values: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
 
 
 def _customer_ids(values: pa.ChunkedArray, header: str, roles: dict[str, int],
-                  col: dict[int, pa.ChunkedArray]) -> tuple[np.ndarray, pa.Array] | None:
-    """(code per row, distinct ids by code): equal codes = equal ids; None when some row may be an
-    empty, totals or repeated-header line. No string per row is made."""
+                  col: dict[int, pa.ChunkedArray]) -> tuple[np.ndarray, pa.Array, bool] | None:
+    """(code per row, distinct ids by code, whether those are in sorted order): equal codes = equal
+    ids; None when some row may be an empty, totals or repeated-header line. No string per row is made."""
     if "name" in roles:
         codes, names = _distinct(col[roles["name"]])
         if names.str.casefold().isin(_load._TOTAL_WORDS).any():
             return None
     n = len(values)
     if n == 0:
-        return np.zeros(0, dtype=np.int64), pa.array([], type=pa.large_string())
+        return np.zeros(0, dtype=np.int64), pa.array([], type=pa.large_string()), True
     if pc.all(pc.match_substring_regex(values, _DIGITS)).as_py():
         if header.strip().casefold().isdigit() and pc.any(pc.equal(values, header.strip())).as_py():
             return None
-        digits = pc.cast(values, pa.int64()).to_numpy()
-        length = pc.utf8_length(values).to_numpy().astype(np.int64)
-        codes, _ = pd.factorize(digits * 32 + length)  # 00042 and 0042 are different ids
-        first = np.empty(codes.max() + 1, dtype=np.int64)
-        first[codes[::-1]] = np.arange(n - 1, -1, -1)  # the last write wins: each id's first row
-        distinct = values.take(pa.array(first))
-        return codes.astype(np.int64, copy=False), pc.cast(distinct.combine_chunks(), pa.large_string())
+        return _digit_ids(values)
     codes, uniques = _distinct(values)
     cleaned = uniques.str.replace(r"\s+", " ", regex=True)
     first_word = cleaned.str.casefold().str.extract(r"^([^\W\d_]+(?: [^\W\d_]+)?)", expand=False).fillna("")
@@ -188,7 +183,23 @@ def _customer_ids(values: pa.ChunkedArray, header: str, roles: dict[str, int],
     if (cleaned == "").any() or is_total.any() or (cleaned.str.casefold() == header.strip().casefold()).any():
         return None
     merged, distinct_ids = pd.factorize(cleaned)
-    return merged[codes].astype(np.int64), pa.array(np.asarray(distinct_ids, dtype=object), type=pa.large_string())
+    return merged[codes].astype(np.int64), pa.array(np.asarray(distinct_ids, dtype=object), type=pa.large_string()), False
+
+
+def _digit_ids(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, bool]:
+    """Codes and distinct ids of an id column of 1-17 ASCII digits, numbered in sorted (code point)
+    order by one integer sort: the digits left-aligned to 17 places, then the length, order digit
+    strings as text does ("1" < "10" < "9") and tell "0042" from "042"."""
+    length = pc.binary_length(values).to_numpy().astype(np.int64)
+    scale = 10 ** (17 - np.arange(18, dtype=np.int64))
+    key = pc.cast(values, pa.int64()).to_numpy() * scale[length] * 32 + length
+    order = np.argsort(key)
+    ordered = key[order]
+    new = np.r_[True, ordered[1:] != ordered[:-1]]
+    codes = np.empty(len(key), dtype=np.int64)
+    codes[order] = np.cumsum(new) - 1
+    distinct = values.take(pa.array(order[new]))
+    return codes, pc.cast(distinct.combine_chunks(), pa.large_string()), True
 
 
 def _money(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str],
@@ -206,12 +217,15 @@ def _money(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list
         if len(values) and pc.all(pc.match_substring_regex(values, _PLAIN_NUMBER)).as_py():
             # What clean_amounts() and decide_decimal() make of such a column, without the per-value work.
             plain[role] = values
-            unsigned = pc.utf8_ltrim(values, characters="-")
-            proves_point = pc.any(pc.match_substring_regex(unsigned, r"\.[0-9]{1,2}$|\.[0-9]{4,}$")).as_py()
-            ambiguous = pc.any(pc.match_substring_regex(unsigned, r"^[0-9]{1,3}\.[0-9]{3}$")).as_py()
+            # Cell shapes -?D+(.D+)? (ASCII): where the point is and how many digits follow it.
+            point = pc.find_substring(values, ".").to_numpy()
+            decimals = np.where(point >= 0, pc.binary_length(values).to_numpy() - point - 1, 0)
+            whole = point - pc.starts_with(values, "-").to_numpy(zero_copy_only=False)
+            proves_point = bool(((decimals == 1) | (decimals == 2) | (decimals >= 4)).any())
+            ambiguous_at = np.flatnonzero((decimals == 3) & (whole >= 1) & (whole <= 3))
             # A stand-in with the same decision and the same first ambiguous value.
-            sample = "1.5" if proves_point else (_first_match(unsigned, r"^[0-9]{1,3}\.[0-9]{3}$")
-                                                 if ambiguous else "1")
+            sample = "1.5" if proves_point else (values[int(ambiguous_at[0])].as_py().lstrip("-")
+                                                 if len(ambiguous_at) else "1")
             cleaned[role] = (pd.Series([sample], dtype="str"), pd.Series([False]))
         else:
             codes[role], uniques = _distinct(values)
@@ -231,13 +245,8 @@ def _money(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list
     return money, currency
 
 
-def _first_match(values: pa.ChunkedArray, pattern: str) -> str:
-    hit = pc.match_substring_regex(values, pattern)
-    return values.filter(hit)[0].as_py()
-
-
 def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str], cid_code: np.ndarray,
-            distinct_ids: pa.Array, n_rows: int, delimiter: str, encoding: str, name: str,
+            distinct_ids: pa.Array, in_order: bool, n_rows: int, delimiter: str, encoding: str, name: str,
             options: _load.ImportOptions, report: _load.ImportReport) -> pd.DataFrame:
     info = _load.SourceInfo(
         path=name, encoding=encoding, encoding_confidence=1.0, container="plain",
@@ -274,6 +283,7 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
     if options.ignore_id_case:
         folded, distinct = pd.factorize(ids.str.casefold())
         cid_code, distinct_ids = folded[cid_code], pa.array(np.asarray(distinct, dtype=object), type=pa.large_string())
+        in_order = False
         info.notes.append("customer ids compared ignoring upper/lower case (--ignore-id-case)")
 
     out = pd.DataFrame({"order_date": dates,
@@ -322,7 +332,7 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
             f"{name}: {n_dup} row(s) repeat an earlier row exactly (lines {where}); they are kept as separate "
             "orders because the file has no order id column. Add one (--map order_id=COLUMN) to remove them."
         )
-    out["customer_id"] = _load.id_categorical(cid_code, distinct_ids)
+    out["customer_id"] = _load.id_categorical(cid_code, distinct_ids, in_order)
     _load._finish_source(out, report, info, headers, roles, currency, n_rows, skipped_before, 0, 1, name)
     return out
 
@@ -338,7 +348,9 @@ def _duplicated(out: pd.DataFrame, cid_code: np.ndarray, kind_code: np.ndarray, 
     amount = np.nan_to_num(out["amount"].to_numpy(), nan=0.0) + 0.0  # -0.0 == 0.0 for duplicated()
     h ^= amount.view(np.uint64) * np.uint64(0x165667B19E3779F9)
     h ^= kind_code.astype(np.uint64)
-    suspects = pd.Series(h).duplicated(keep=False).to_numpy()
+    ordered = np.sort(h)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    suspects = pd.Series(h).isin(repeated).to_numpy() if len(repeated) else np.zeros(len(h), dtype=bool)
     dup = np.zeros(len(out), dtype=bool)
     if suspects.any():
         value_cols = [c for c in out.columns if c not in ("customer_id", "source", "line")]

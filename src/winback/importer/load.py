@@ -231,9 +231,11 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def id_categorical(codes: np.ndarray, distinct: pd.Index | np.ndarray | pa.Array) -> pd.Categorical:
+def id_categorical(codes: np.ndarray, distinct: pd.Index | np.ndarray | pa.Array,
+                   in_order: bool = False) -> pd.Categorical:
     """Customer ids from a code per row and the distinct ids (as ``pd.factorize`` gives them): a
-    categorical with each id once, categories in sorted (code point) order, unused ones left out."""
+    categorical with each id once, categories in sorted (code point) order, unused ones left out.
+    ``in_order``: the distinct ids are sorted already."""
     distinct = distinct if isinstance(distinct, pa.Array) else pa.array(np.asarray(distinct, dtype=object),
                                                                         type=pa.large_string())
     used = np.bincount(codes, minlength=len(distinct)) > 0 if len(codes) else np.zeros(len(distinct), bool)
@@ -242,13 +244,15 @@ def id_categorical(codes: np.ndarray, distinct: pd.Index | np.ndarray | pa.Array
         remap = np.full(len(distinct), -1, dtype=np.int64)
         remap[keep] = np.arange(len(keep))
         codes, distinct = remap[codes], distinct.take(pa.array(keep))
-    order = pc.array_sort_indices(distinct).to_numpy()
-    rank = np.empty(len(order), dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    categories = pd.Index(distinct.take(pa.array(order)).to_pandas(), dtype="str")
-    dtype = pd.CategoricalDtype(categories)
-    return pd.Categorical.from_codes(rank[codes] if len(codes) else np.zeros(0, np.int32), dtype=dtype,
-                                     validate=False)
+    if in_order:
+        codes = codes.astype(np.int32, copy=False)
+    else:
+        order = pc.array_sort_indices(distinct).to_numpy()
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        codes, distinct = rank[codes], distinct.take(pa.array(order))
+    dtype = pd.CategoricalDtype(pd.Index(distinct.to_pandas(), dtype="str"))
+    return pd.Categorical.from_codes(codes if len(codes) else np.zeros(0, np.int32), dtype=dtype, validate=False)
 
 
 def _skip(report: ImportReport, reason: str, mask: np.ndarray, lines: np.ndarray, source: str,
@@ -430,14 +434,14 @@ def _finish_source(out: pd.DataFrame, report: ImportReport, info: SourceInfo, he
     if preamble_lines:
         report.warnings.append(f"{name}: skipped {preamble_lines} preamble line(s) above the header on line "
                                f"{header_line} (title lines, report period or another block).")
-    purchases = out.loc[out["kind"] == "purchase", "order_date"]
+    purchases = out["order_date"].to_numpy()[(out["kind"] == "purchase").to_numpy()]
     info.columns = {role: headers[idx] for role, idx in sorted(roles.items(), key=lambda kv: kv[1])}
     info.amount_basis = amount_basis(headers[roles["amount"]]) if "amount" in roles else None
     info.currency = currency
     info.rows_read = n_rows
     info.rows_used = len(out)
-    info.first_date = None if purchases.empty else purchases.min().date().isoformat()
-    info.last_date = None if purchases.empty else purchases.max().date().isoformat()
+    info.first_date = None if not len(purchases) else pd.Timestamp(purchases.min()).date().isoformat()
+    info.last_date = None if not len(purchases) else pd.Timestamp(purchases.max()).date().isoformat()
     if not n_rows or report.rows_skipped - skipped_before == n_rows:
         info.notes.append("no order rows under the header")
     report.sources.append(info)

@@ -30,6 +30,9 @@ revenue             float     gross_revenue - refunds (net)
 margin              float     net margin (from a margin column, or amount - cost); NaN if unknown
 avg_order_value     float     gross_revenue / orders
 repeat_avg_value    float     mean value of the repeat occasions (NaN with one order)
+recent_value        float     value in the 365 days up to the as-of date: net margin when known,
+                              else net revenue (cancelled lines count for nothing), else purchase
+                              occasions; what the shop loses in a year if the customer stops
 referred_by         str       the customer who referred this one ("" if none)
 referrals           int       customers whose referred-by points at this customer
 owner               str       account owner on the latest order line that names one ("" if none)
@@ -43,6 +46,8 @@ from datetime import date
 
 import pandas as pd
 
+#: The window of ``recent_value``, in days up to and including the as-of date.
+LAST_YEAR_DAYS = 365
 #: Engines that can build the summary; ``duckdb`` needs the ``winback[duckdb]`` extra.
 ENGINES = ("pandas", "duckdb")
 
@@ -74,4 +79,4 @@ def summarize(orders: pd.DataFrame | str, as_of: date, engine: str = "pandas") -
     raise ValueError(f"unknown summary engine '{engine}'; engines: {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "SummaryResult", "summarize"]
+__all__ = ["ENGINES", "LAST_YEAR_DAYS", "SummaryResult", "summarize"]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from winback.errors import ConfigError
-from winback.summary import SummaryResult
+from winback.summary import LAST_YEAR_DAYS, SummaryResult
 
 _SQL = """
 WITH lines AS (
@@ -30,17 +30,19 @@ WITH lines AS (
            median(gap) AS gap_median_days, stddev_samp(gap) AS gap_spread_days,
            sum(gross) AS gross_revenue,
            max(gap) FILTER (WHERE occasion_no = 1) AS first_gap_days,
-           avg(gross) FILTER (WHERE occasion_no >= 1) AS repeat_avg_value
+           avg(gross) FILTER (WHERE occasion_no >= 1) AS repeat_avg_value,
+           count(*) FILTER (WHERE day > $last_year_start) AS last_year_occasions
     FROM numbered GROUP BY customer_id
 ), money AS (
     SELECT customer_id,
            sum(CASE WHEN kind = 'refund' THEN -amount ELSE 0 END) AS refunds,
            sum(CASE WHEN kind = 'cancelled' THEN 0 ELSE margin END) AS margin,
+           sum(CASE WHEN kind <> 'cancelled' AND day > $last_year_start THEN {value} ELSE 0 END) AS recent_value,
            arg_max(referred_by, (day, _row)) FILTER (WHERE referred_by <> '') AS referred_by,
            arg_max(owner, (day, _row)) FILTER (WHERE owner <> '') AS owner
     FROM lines GROUP BY customer_id
 )
-SELECT per.*, money.refunds, money.margin, coalesce(money.referred_by, '') AS referred_by,
+SELECT per.*, money.refunds, money.margin, money.recent_value, coalesce(money.referred_by, '') AS referred_by,
        coalesce(money.owner, '') AS owner
 FROM per JOIN money USING (customer_id) ORDER BY customer_id
 """
@@ -73,8 +75,9 @@ def summarize_duckdb(orders: pd.DataFrame | str, as_of: date) -> SummaryResult:
     else:
         margin = "CAST(NULL AS DOUBLE)"
     text = {c: (f"coalesce({c}, '')" if c in columns else "''") for c in ("referred_by", "owner")}
-    sql = _SQL.format(amount=amount, margin=margin, **text)
-    cust = con.execute(sql, {"cutoff": cutoff}).df()
+    sql = _SQL.format(amount=amount, margin=margin, value="margin" if has_margin else "amount", **text)
+    start = (pd.Timestamp(as_of) - pd.Timedelta(days=LAST_YEAR_DAYS)).date()
+    cust = con.execute(sql, {"cutoff": cutoff, "last_year_start": start}).df()
     after, customers = con.execute(
         "SELECT count(*) FILTER (WHERE order_date > $cutoff), "
         "count(DISTINCT customer_id) FILTER (WHERE order_date <= $cutoff) FROM orders", {"cutoff": cutoff}
@@ -114,6 +117,7 @@ def _shape(raw: pd.DataFrame, has_amount: bool, has_margin: bool, cutoff: pd.Tim
         "age_days": ((cutoff.to_datetime64() - first) // day).astype("int64"),
         "days_since_last": ((cutoff.to_datetime64() - last) // day).astype("int64"),
         "avg_order_value": gross / orders,
+        "recent_value": raw["recent_value" if has_amount else "last_year_occasions"].to_numpy(dtype="float64"),
     }, index=pd.Index(raw["customer_id"].to_numpy(dtype=object), dtype="str", name="customer_id"))
     if not has_amount:
         cust[["gross_revenue", "refunds", "revenue", "avg_order_value", "repeat_avg_value"]] = np.nan

@@ -14,13 +14,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winback.summary import SummaryResult
+from winback.importer.load import KINDS
+from winback.summary import LAST_YEAR_DAYS, SummaryResult
 
 _DAY = np.timedelta64(1, "D")
 
 
 def customer_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """(code per row, distinct ids): codes number the ids in sorted (code point) order."""
+    """(code per row, distinct ids): codes number the ids in sorted (code point) order.
+
+    The importer's ids are a categorical in that order already: its codes are used as they are, so
+    no id string is hashed again. Other frames (built by hand, or sliced from another) are factorized.
+    """
+    if isinstance(ids.dtype, pd.CategoricalDtype) and ids.cat.categories.is_monotonic_increasing:
+        codes = ids.cat.codes.to_numpy()
+        if not len(codes) or codes.min() >= 0:
+            return codes, pd.Index(ids.cat.categories, dtype="str", name="customer_id")
     codes, uniques = pd.factorize(ids, sort=False)
     distinct = pa.array(np.asarray(uniques, dtype=object), type=pa.large_string())
     order = pc.array_sort_indices(distinct).to_numpy()
@@ -35,71 +44,116 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     dates = orders["order_date"].to_numpy(dtype="datetime64[ns]")
     in_window = dates <= cutoff.to_datetime64()
     after = int((~in_window).sum())
-    codes, ids = customer_codes(orders["customer_id"][in_window])
-    day = ((dates[in_window] - np.datetime64("1970-01-01", "ns")) // _DAY).astype(np.int64)
-    kind = orders["kind"][in_window]
-    purchase = (kind == "purchase").to_numpy()
-    refund_line = (kind == "refund").to_numpy()
-    cancelled = (kind == "cancelled").to_numpy()
-    amount_all = orders["amount"].to_numpy(dtype="float64")[in_window]
+    everything = after == 0
+    codes, ids = customer_codes(orders["customer_id"])
+    if not everything:
+        codes = codes[in_window]
+    day = ((dates if everything else dates[in_window]) - np.datetime64("1970-01-01", "ns")) // _DAY
+    kind = _kind_codes(orders["kind"])
+    if not everything:
+        kind = kind[in_window]
+    purchase, refund_line, cancelled = kind == 0, kind == 1, kind == 2
+    amount_all = orders["amount"].to_numpy(dtype="float64")
+    amount_all = amount_all if everything else amount_all[in_window]
     has_amount = bool(np.isfinite(amount_all).any()) if len(amount_all) else False
     has_margin = "margin" in orders or "cost" in orders
     amount = np.nan_to_num(amount_all, nan=0.0) if has_amount else np.zeros(len(day))
-    if "margin" in orders:
-        margin = np.nan_to_num(orders["margin"].to_numpy(dtype="float64")[in_window], nan=0.0)
-    elif "cost" in orders:
-        margin = amount - np.nan_to_num(orders["cost"].to_numpy(dtype="float64")[in_window], nan=0.0)
-    else:
-        margin = np.full(len(day), np.nan)
+    del amount_all
 
-    # Occasions: purchase lines of one customer on one day, in (customer, day) order.
-    # One int64 key per (customer, day): a single-key groupby, sorted by customer, then day.
+    # Occasions: purchase lines of one customer on one day. One int64 key per (customer, day),
+    # sorted once (numpy's vectorised sort); everything after that is reduceat/bincount on runs.
     first_day_all = int(day.min()) if len(day) else 0
     span = int(day.max()) - first_day_all + 1 if len(day) else 1
-    key = codes[purchase] * span + (day[purchase] - first_day_all)
-    gross = pd.Series(amount[purchase]).groupby(key, sort=True).sum()
-    occ_key = gross.index.to_numpy()
+    key = codes[purchase].astype(np.int64) * span + (day[purchase] - first_day_all)
+    order = np.argsort(key)
+    key = key[order]
+    starts_occ = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+    gross_occ = np.add.reduceat(amount[purchase][order], starts_occ) if len(key) else np.zeros(0)
+    del order
+    occ_key = key[starts_occ]
+    del key
     occ_code, occ_day = occ_key // span, occ_key % span + first_day_all
-    occ = pd.DataFrame({"code": occ_code, "day": occ_day, "gross": gross.to_numpy()})
-    new_customer = np.r_[True, occ_code[1:] != occ_code[:-1]] if len(occ) else np.zeros(0, dtype=bool)
+    n_occ = len(occ_key)
+    new_customer = np.r_[True, occ_code[1:] != occ_code[:-1]] if n_occ else np.zeros(0, dtype=bool)
     starts = np.flatnonzero(new_customer)
-    occasion_no = np.arange(len(occ)) - np.repeat(starts, np.diff(np.r_[starts, len(occ)]))
-    gap = np.where(new_customer, np.nan, np.r_[np.nan, np.diff(occ_day).astype(float)])
-    occ["gap"] = gap
-    per = occ.groupby("code", sort=True)
+    n_orders = np.diff(np.r_[starts, n_occ]).astype(np.int64)
+    group = np.cumsum(new_customer) - 1  # the buyer (0..) of each occasion
+    occasion_no = np.arange(n_occ) - starts[group] if n_occ else np.zeros(0, np.int64)
     buyers = occ_code[starts]
     first_day = occ_day[starts]
-    last_day = occ_day[np.r_[starts[1:] - 1, len(occ) - 1]] if len(occ) else np.zeros(0, np.int64)
-    n_orders = np.diff(np.r_[starts, len(occ)]).astype(np.int64)
-    index = ids[buyers] if len(buyers) else pd.Index([], dtype="str", name="customer_id")
+    last_day = occ_day[np.r_[starts[1:] - 1, n_occ - 1]] if n_occ else np.zeros(0, np.int64)
+    n_buyers = len(buyers)
+
+    # Gaps between consecutive occasions of one customer: median and spread per customer.
+    has_gap = ~new_customer
+    gap = np.diff(occ_day, prepend=0).astype(np.float64)[has_gap]
+    gap_group = group[has_gap]
+    n_gaps = n_orders - 1
+    gap_median = _group_median(gap_group, gap, n_gaps)
+    gap_sum = np.bincount(gap_group, weights=gap, minlength=n_buyers)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap_mean = gap_sum / n_gaps
+        squares = np.bincount(gap_group, weights=(gap - gap_mean[gap_group]) ** 2, minlength=n_buyers)
+        gap_spread = np.where(n_gaps >= 2, np.sqrt(squares / (n_gaps - 1)), np.nan)
+    first_gap = np.full(n_buyers, np.nan)
+    second = occasion_no == 1
+    first_gap[group[second]] = (occ_day[second] - occ_day[second.nonzero()[0] - 1]).astype(np.float64)
+    gross = np.bincount(group, weights=gross_occ, minlength=n_buyers)
+    repeat = occasion_no >= 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        repeat_avg = np.bincount(group[repeat], weights=gross_occ[repeat], minlength=n_buyers) / n_gaps
+    repeat_avg[n_gaps == 0] = np.nan
+
+    # Refunds and margin over all lines, per buyer (customers with no purchase are not in the summary).
+    position = np.full(len(ids), -1, dtype=np.int64)
+    position[buyers] = np.arange(n_buyers)
+    line_buyer = position[codes]
+    counted = line_buyer >= 0
+    refunds = -np.bincount(line_buyer[counted & refund_line], weights=amount[counted & refund_line],
+                           minlength=n_buyers)
+    cutoff_day = int((cutoff.to_datetime64() - np.datetime64("1970-01-01", "ns")) // _DAY)
+    recent = day > cutoff_day - LAST_YEAR_DAYS
+    if not has_amount:  # purchase occasions in the last year
+        last_year = np.bincount(group[occ_day > cutoff_day - LAST_YEAR_DAYS], minlength=n_buyers).astype(float)
+    if has_margin:
+        if "margin" in orders:
+            margin_line = orders["margin"].to_numpy(dtype="float64")
+        else:
+            margin_line = orders["amount"].to_numpy(dtype="float64")
+            margin_line = np.nan_to_num(margin_line, nan=0.0) - np.nan_to_num(orders["cost"].to_numpy(dtype="float64"),
+                                                                               nan=0.0)
+        margin_line = np.nan_to_num(margin_line if everything else margin_line[in_window], nan=0.0)
+        take = counted & ~cancelled
+        margin = np.bincount(line_buyer[take], weights=margin_line[take], minlength=n_buyers)
+        if has_amount:
+            take &= recent
+            last_year = np.bincount(line_buyer[take], weights=margin_line[take], minlength=n_buyers)
+    else:
+        margin = np.full(n_buyers, np.nan)
+        if has_amount:
+            take = counted & ~cancelled & recent
+            last_year = np.bincount(line_buyer[take], weights=amount[take], minlength=n_buyers)
+
+    index = ids[buyers] if n_buyers else pd.Index([], dtype="str", name="customer_id")
     cust = pd.DataFrame({
         "first_order": _as_dates(first_day, orders["order_date"].dtype),
         "last_order": _as_dates(last_day, orders["order_date"].dtype),
         "orders": n_orders,
-        "gap_median_days": per["gap"].median().to_numpy(),
-        "gap_spread_days": per["gap"].std().to_numpy(),
-        "gross_revenue": per["gross"].sum().to_numpy(),
+        "gap_median_days": gap_median,
+        "gap_spread_days": gap_spread,
+        "gross_revenue": gross,
+        "first_gap_days": first_gap,
+        "repeat_avg_value": repeat_avg,
+        "refunds": refunds + 0.0,
+        "revenue": gross - refunds,
+        "margin": margin,
+        "frequency": n_orders - 1,
+        "recency_days": (last_day - first_day).astype("int64"),
+        "age_days": (cutoff_day - first_day).astype("int64"),
+        "days_since_last": (cutoff_day - last_day).astype("int64"),
+        "avg_order_value": gross / np.maximum(n_orders, 1),
+        "recent_value": last_year,
     }, index=index)
-    second = occasion_no == 1
-    first_gap = np.full(len(buyers), np.nan)
-    first_gap[np.searchsorted(buyers, occ_code[second])] = gap[second]
-    cust["first_gap_days"] = first_gap
-    repeat = occasion_no >= 1
-    repeat_mean = occ[repeat].groupby("code", sort=True)["gross"].mean()
-    cust["repeat_avg_value"] = repeat_mean.reindex(buyers).to_numpy()
-
-    lines = pd.DataFrame({"code": codes, "refund": np.where(refund_line, -amount, 0.0),
-                          "margin": np.where(cancelled, 0.0, margin)})
-    money = lines.groupby("code", sort=True)[["refund", "margin"]].sum(min_count=1).reindex(buyers)
-    cust["refunds"] = money["refund"].fillna(0.0).to_numpy()
-    cust["revenue"] = cust["gross_revenue"] - cust["refunds"]
-    cust["margin"] = money["margin"].to_numpy() if has_margin else np.nan
-    cust["frequency"] = cust["orders"] - 1
-    cust["recency_days"] = (last_day - first_day).astype("int64")
-    cutoff_day = int((cutoff.to_datetime64() - np.datetime64("1970-01-01", "ns")) // _DAY)
-    cust["age_days"] = (cutoff_day - first_day).astype("int64")
-    cust["days_since_last"] = (cutoff_day - last_day).astype("int64")
-    cust["avg_order_value"] = cust["gross_revenue"] / cust["orders"]
     if not has_amount:
         cust[["gross_revenue", "refunds", "revenue", "avg_order_value", "repeat_avg_value"]] = np.nan
 
@@ -109,13 +163,39 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     cust["referrals"] = _referrals(cust["referred_by"], cust.index)
     cust["owner"] = pd.Series(_latest_text(window, codes, day, "owner", buyers), index=cust.index, dtype="str")
     cust.index.name = "customer_id"
+    seen = np.bincount(codes, minlength=len(ids)) > 0 if len(codes) else np.zeros(0, dtype=bool)
     return SummaryResult(
         customers=cust,
         orders_after_as_of=after,
-        customers_without_purchases=int(len(ids) - len(cust)),
+        customers_without_purchases=int(seen.sum()) - n_buyers,
         has_amount=has_amount,
         has_margin=has_margin,
     )
+
+
+def _kind_codes(kind: pd.Series) -> np.ndarray:
+    """0 purchase, 1 refund, 2 cancelled (anything else: -1), from the importer's categorical or text."""
+    if isinstance(kind.dtype, pd.CategoricalDtype):
+        lookup = np.array([KINDS.index(k) if k in KINDS else -1 for k in kind.cat.categories] + [-1], dtype=np.int8)
+        return lookup[kind.cat.codes.to_numpy()]
+    return np.select([(kind == k).to_numpy() for k in KINDS], [0, 1, 2], default=-1).astype(np.int8)
+
+
+def _group_median(group: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median of ``values`` per group (groups 0..len(counts)-1 in order; NaN for empty groups)."""
+    if not len(values):
+        return np.full(len(counts), np.nan)
+    # Sort by (group, value) with one key: values are whole days, so they fit beside the group.
+    top = int(values.max()) + 1
+    ordered = np.sort(group.astype(np.int64) * top + values.astype(np.int64)) % top
+    ends = np.cumsum(counts)
+    begin = ends - counts
+    low = begin + (counts - 1) // 2
+    high = begin + counts // 2
+    out = np.full(len(counts), np.nan)
+    has = counts > 0
+    out[has] = (ordered[low[has]] + ordered[high[has]]) / 2.0
+    return out
 
 
 def _as_dates(days: np.ndarray, like: np.dtype) -> np.ndarray:
