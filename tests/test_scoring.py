@@ -146,3 +146,21 @@ def test_every_reason_matches_its_row(runner, tmp_path):
             silent, revenue = m.groups()
             assert int(silent) == rec.days_since_last_order and rec.orders == 1
         assert int(revenue.replace(",", "")) == round(rec.revenue)
+
+
+def test_second_purchase_curve_table_lookup_matches_the_curve():
+    from winback.cadence import SecondPurchaseCurve
+
+    rng = np.random.default_rng(5)
+    n = 30_000
+    repeat = rng.random(n) < 0.4
+    customers = pd.DataFrame({
+        "frequency": repeat.astype(int),
+        "first_gap_days": np.where(repeat, rng.integers(1, 400, n), np.nan),
+        "age_days": rng.integers(1, 900, n),
+    })
+    curve = SecondPurchaseCurve.fit(customers)
+    days = rng.integers(0, 2_000, n).astype(float)  # whole days, also beyond the observed range
+    np.testing.assert_array_equal(curve.s(days), curve._s(days))
+    fractional = days + 0.5  # not whole days: no table
+    np.testing.assert_array_equal(curve.s(fractional), curve._s(fractional))

@@ -78,6 +78,11 @@ def prior_gaps(customers: pd.DataFrame) -> float:
     return float(np.clip(within / between, MIN_PRIOR_GAPS, MAX_PRIOR_GAPS))
 
 
+#: From this many customers, S(days) is looked up in a table over whole days (up to _TABLE_UP_TO).
+_TABLE_FROM = 10_000
+_TABLE_UP_TO = 1_000_000
+
+
 @dataclass(frozen=True)
 class SecondPurchaseCurve:
     """Kaplan-Meier survival of "no second purchase yet" against days since the first purchase.
@@ -136,6 +141,16 @@ class SecondPurchaseCurve:
     def s(self, days: np.ndarray) -> np.ndarray:
         """S(days): share with no second purchase after ``days`` days."""
         days = np.asarray(days, dtype=float)
+        if days.size > _TABLE_FROM:
+            # Whole days repeat a lot (a few thousand distinct values for millions of customers):
+            # look them up in a table of S over every day instead of searching the curve per customer.
+            whole = days.astype(np.int64)
+            top = int(whole.max(initial=0))
+            if whole.min(initial=0) >= 0 and top < _TABLE_UP_TO and (whole == days).all():
+                return self._s(np.arange(top + 1, dtype=float))[whole]
+        return self._s(days)
+
+    def _s(self, days: np.ndarray) -> np.ndarray:
         idx = np.searchsorted(self.times, days, side="right") - 1
         inside = np.where(idx >= 0, self.survival[np.clip(idx, 0, None)], 1.0)
         beyond = self.survival[-1] * np.exp(-self.tail_hazard * np.maximum(days - self.reliable_until, 0.0))

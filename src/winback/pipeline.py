@@ -176,7 +176,8 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
     analysis = analyze(loaded.orders, options.as_of, options.horizon_days)
     summary, scored = analysis.summary, analysis.scored
     scores = scored.scores
-    orders = loaded.orders[loaded.orders["order_date"] <= pd.Timestamp(options.as_of)]
+    in_window = (loaded.orders["order_date"] <= pd.Timestamp(options.as_of)).to_numpy()
+    orders = loaded.orders if in_window.all() else loaded.orders[in_window]
     country = check_country(options.country) if options.country else default_country(loaded.report.currency)
     contacts = merge_contacts(contacts_from_orders(orders), customers_file.contacts if customers_file else None,
                               order_ids=distinct_ids(orders["customer_id"]) if customers_file else None)

@@ -98,7 +98,7 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     """
     params = params or ScoreParams()
     info = ModelInfo()
-    out = customers.copy()
+    out = customers.copy(deep=False)  # copy-on-write: the new columns do not touch the summary
     n = len(out)
     if n == 0:
         for col in ("expected_gap_days", "overdue_ratio", "p_alive", "p_alive_bgnbd", "p_no_purchase",

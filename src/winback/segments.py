@@ -31,7 +31,7 @@ SEGMENTS = ("new", "lost", "can't lose", "at risk", "one-time", "hibernating", "
 def assign_segments(scores: pd.DataFrame) -> pd.Series:
     """One segment name per customer (see the module table)."""
     if scores.empty:
-        return pd.Series(dtype="str", index=scores.index, name="segment")
+        return pd.Series(pd.Categorical([], categories=SEGMENTS), index=scores.index, name="segment")
     repeat = scores["frequency"].to_numpy() > 0
     value = scores["annual_value"].to_numpy(dtype=float)
     top_cut = np.quantile(value[repeat], 1.0 - TOP_SHARE) if repeat.any() else np.inf
@@ -49,8 +49,8 @@ def assign_segments(scores: pd.DataFrame) -> pd.Series:
         top,
         scores["orders"].to_numpy() >= 3,
     ]
-    names = np.select(conditions, list(SEGMENTS[:-1]), default=SEGMENTS[-1])
-    return pd.Series(names, index=scores.index, name="segment")
+    codes = np.select(conditions, list(range(len(SEGMENTS) - 1)), default=len(SEGMENTS) - 1)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=SEGMENTS), index=scores.index, name="segment")
 
 
 def _money(values: pd.Series, currency: str | None) -> pd.Series:
