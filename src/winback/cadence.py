@@ -35,9 +35,9 @@ TAIL_MAX_SHARE_OF_AVERAGE = 0.5
 
 def population_gap(customers: pd.DataFrame) -> float:
     """Typical days between purchases for repeat buyers here (median of their median gaps)."""
-    gaps = customers["gap_median_days"].dropna()
-    gaps = gaps[gaps > 0]
-    return float(gaps.median()) if len(gaps) else float("nan")
+    gaps = customers["gap_median_days"].to_numpy(dtype=float)
+    gaps = gaps[np.isfinite(gaps) & (gaps > 0)]  # numpy: a filtered Series would copy the id index
+    return float(np.median(gaps)) if len(gaps) else float("nan")
 
 
 def expected_gap(customers: pd.DataFrame, pop_gap: float, first_gap_median: float) -> pd.Series:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from winback import __version__
+from winback._memory import release_memory
 from winback.calllist import CallList, SelectOptions, select
 from winback.contacts import (
     CustomersFileInfo,
@@ -158,11 +159,13 @@ class Analysis:
 def analyze(orders: pd.DataFrame, as_of: date, horizon_days: int) -> Analysis:
     """Stages 2-3 on loaded orders: summary, scores and segments as of a date (scan and backtest)."""
     summary = summarize(orders, as_of)
+    release_memory()
     flags = {"has_amount": summary.has_amount, "has_margin": summary.has_margin}
     last_year = summary.customers["recent_value"]
     scored = score(summary.customers, ScoreParams(horizon_days=horizon_days), recent_value=last_year.to_numpy(),
                    **flags)
     scored.scores["segment"] = assign_segments(scored.scores)
+    release_memory()
     return Analysis(summary, scored, last_year)
 
 
@@ -173,6 +176,7 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
     customers_file = (read_customers(options.customers_path, encoding=options.customers_encoding,
                                      mapping=options.customers_mapping) if options.customers_path else None)
     loaded = load_orders(paths, options.import_options)
+    release_memory()
     analysis = analyze(loaded.orders, options.as_of, options.horizon_days)
     summary, scored = analysis.summary, analysis.scored
     scores = scored.scores

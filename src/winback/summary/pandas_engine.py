@@ -48,7 +48,8 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     codes, ids = customer_codes(orders["customer_id"])
     if not everything:
         codes = codes[in_window]
-    day = ((dates if everything else dates[in_window]) - np.datetime64("1970-01-01", "ns")) // _DAY
+    day = (((dates if everything else dates[in_window]) - np.datetime64("1970-01-01", "ns")) // _DAY).astype(np.int32)
+    del dates
     kind = _kind_codes(orders["kind"])
     if not everything:
         kind = kind[in_window]
@@ -59,12 +60,15 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     has_margin = "margin" in orders or "cost" in orders
     amount = np.nan_to_num(amount_all, nan=0.0) if has_amount else np.zeros(len(day))
     del amount_all
+    # Ten-million-row temporaries below are int32 where they fit and freed as soon as they are used.
 
     # Occasions: purchase lines of one customer on one day. One int64 key per (customer, day),
     # sorted once (numpy's vectorised sort); everything after that is reduceat/bincount on runs.
     first_day_all = int(day.min()) if len(day) else 0
     span = int(day.max()) - first_day_all + 1 if len(day) else 1
-    key = codes[purchase].astype(np.int64) * span + (day[purchase] - first_day_all)
+    key = codes[purchase].astype(np.int64)
+    key *= span
+    key += day[purchase] - first_day_all
     order = np.argsort(key)
     key = key[order]
     starts_occ = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
@@ -72,13 +76,16 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     del order
     occ_key = key[starts_occ]
     del key
-    occ_code, occ_day = occ_key // span, occ_key % span + first_day_all
+    occ_code = (occ_key // span).astype(np.int32)
+    occ_day = (occ_key % span + first_day_all).astype(np.int32)
     n_occ = len(occ_key)
+    del occ_key
     new_customer = np.r_[True, occ_code[1:] != occ_code[:-1]] if n_occ else np.zeros(0, dtype=bool)
     starts = np.flatnonzero(new_customer)
     n_orders = np.diff(np.r_[starts, n_occ]).astype(np.int64)
-    group = np.cumsum(new_customer) - 1  # the buyer (0..) of each occasion
-    occasion_no = np.arange(n_occ) - starts[group] if n_occ else np.zeros(0, np.int64)
+    group = np.cumsum(new_customer, dtype=np.int32) - 1  # the buyer (0..) of each occasion
+    occasion_no = (np.arange(n_occ, dtype=np.int32) - starts[group].astype(np.int32)) if n_occ \
+        else np.zeros(0, np.int32)
     buyers = occ_code[starts]
     first_day = occ_day[starts]
     last_day = occ_day[np.r_[starts[1:] - 1, n_occ - 1]] if n_occ else np.zeros(0, np.int64)
@@ -86,8 +93,9 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
 
     # Gaps between consecutive occasions of one customer: median and spread per customer.
     has_gap = ~new_customer
-    gap = np.diff(occ_day, prepend=0).astype(np.float64)[has_gap]
+    gap = np.diff(occ_day, prepend=0)[has_gap].astype(np.float64)
     gap_group = group[has_gap]
+    del has_gap
     n_gaps = n_orders - 1
     gap_median = _group_median(gap_group, gap, n_gaps)
     gap_sum = np.bincount(gap_group, weights=gap, minlength=n_buyers)
@@ -103,18 +111,19 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     with np.errstate(invalid="ignore", divide="ignore"):
         repeat_avg = np.bincount(group[repeat], weights=gross_occ[repeat], minlength=n_buyers) / n_gaps
     repeat_avg[n_gaps == 0] = np.nan
+    cutoff_day = int((cutoff.to_datetime64() - np.datetime64("1970-01-01", "ns")) // _DAY)
+    if not has_amount:  # last year's value: purchase occasions in the last year
+        last_year = np.bincount(group[occ_day > cutoff_day - LAST_YEAR_DAYS], minlength=n_buyers).astype(float)
+    del gap, gap_group, group, occasion_no, repeat, second, gross_occ, occ_code, occ_day, new_customer
 
     # Refunds and margin over all lines, per buyer (customers with no purchase are not in the summary).
-    position = np.full(len(ids), -1, dtype=np.int64)
-    position[buyers] = np.arange(n_buyers)
+    position = np.full(len(ids), -1, dtype=np.int32)
+    position[buyers] = np.arange(n_buyers, dtype=np.int32)
     line_buyer = position[codes]
     counted = line_buyer >= 0
     refunds = -np.bincount(line_buyer[counted & refund_line], weights=amount[counted & refund_line],
                            minlength=n_buyers)
-    cutoff_day = int((cutoff.to_datetime64() - np.datetime64("1970-01-01", "ns")) // _DAY)
     recent = day > cutoff_day - LAST_YEAR_DAYS
-    if not has_amount:  # purchase occasions in the last year
-        last_year = np.bincount(group[occ_day > cutoff_day - LAST_YEAR_DAYS], minlength=n_buyers).astype(float)
     if has_margin:
         if "margin" in orders:
             margin_line = orders["margin"].to_numpy(dtype="float64")
@@ -158,10 +167,9 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
         cust[["gross_revenue", "refunds", "revenue", "avg_order_value", "repeat_avg_value"]] = np.nan
 
     window = orders.loc[in_window] if ("referred_by" in orders or "owner" in orders) else None
-    cust["referred_by"] = pd.Series(_latest_text(window, codes, day, "referred_by", buyers), index=cust.index,
-                                    dtype="str")
+    cust["referred_by"] = _latest_text(window, codes, day, "referred_by", buyers, cust.index)
     cust["referrals"] = _referrals(cust["referred_by"], cust.index)
-    cust["owner"] = pd.Series(_latest_text(window, codes, day, "owner", buyers), index=cust.index, dtype="str")
+    cust["owner"] = _latest_text(window, codes, day, "owner", buyers, cust.index)
     cust.index.name = "customer_id"
     seen = np.bincount(codes, minlength=len(ids)) > 0 if len(codes) else np.zeros(0, dtype=bool)
     return SummaryResult(
@@ -204,19 +212,21 @@ def _as_dates(days: np.ndarray, like: np.dtype) -> np.ndarray:
     return (np.datetime64("1970-01-01", "D") + days.astype("timedelta64[D]")).astype(f"datetime64[{unit}]")
 
 
-def _referrals(referred_by: pd.Series, index: pd.Index) -> pd.Series:
+def _referrals(referred_by: pd.Series, index: pd.Index) -> np.ndarray:
     """How many customers name each customer as their referrer (self-references ignored)."""
+    if not (referred_by != "").any():
+        return np.zeros(len(index), dtype="int64")
     ref = referred_by[(referred_by != "") & (referred_by != referred_by.index)]
     return ref.groupby(ref).size().reindex(index, fill_value=0).astype("int64").to_numpy()
 
 
 def _latest_text(window: pd.DataFrame | None, codes: np.ndarray, day: np.ndarray, column: str,
-                 buyers: np.ndarray) -> np.ndarray:
+                 buyers: np.ndarray, index: pd.Index) -> pd.Series:
     """Per buyer, the value on their latest order line (by date, then file order) that has one."""
     if window is None or column not in window:
-        return np.full(len(buyers), "", dtype=object)
+        return pd.Series(pa.nulls(len(buyers), pa.large_string()).fill_null(""), index=index, dtype="str")
     values = window[column].fillna("")
     named = (values != "").to_numpy()
     latest = pd.DataFrame({"code": codes[named], "day": day[named], "value": values[named].to_numpy()})
     latest = latest.sort_values("day", kind="stable").drop_duplicates("code", keep="last")
-    return latest.set_index("code")["value"].reindex(buyers).fillna("").to_numpy()
+    return pd.Series(latest.set_index("code")["value"].reindex(buyers).fillna("").to_numpy(), index=index, dtype="str")
