@@ -37,7 +37,7 @@ as_of = date.fromisoformat(sys.argv[2])
 t = {}
 s = time.perf_counter(); loaded = load_orders([sys.argv[1]], ImportOptions(as_of=as_of)); t["import"] = time.perf_counter() - s
 s = time.perf_counter(); summary = summarize(loaded.orders, as_of); t["summary"] = time.perf_counter() - s
-s = time.perf_counter(); scored = score(summary.customers, ScoreParams(), has_amount=summary.has_amount, has_margin=summary.has_margin); t["models + scoring"] = time.perf_counter() - s
+s = time.perf_counter(); scored = score(summary.customers, ScoreParams(), recent_value=summary.customers["recent_value"].to_numpy(), has_amount=summary.has_amount, has_margin=summary.has_margin); t["models + scoring"] = time.perf_counter() - s
 s = time.perf_counter(); scores = scored.scores; scores["segment"] = assign_segments(scores); t["segments"] = time.perf_counter() - s
 s = time.perf_counter(); orders = loaded.orders[loaded.orders["order_date"] <= pd.Timestamp(as_of)]; contacts = contacts_from_orders(orders); t["contacts"] = time.perf_counter() - s
 s = time.perf_counter(); select(scores, orders, SelectOptions(), currency=None, has_amount=True, has_margin=False, median_second_days=None, contacts=contacts); t["call list"] = time.perf_counter() - s
@@ -64,9 +64,10 @@ tx = pd.read_csv(sys.argv[1], usecols=["customer_id", "order_date", "amount"], d
 tx = tx[tx["amount"] > 0]
 data = summary_data_from_transaction_data(tx, "customer_id", "order_date", monetary_value_col="amount",
                                           observation_period_end=sys.argv[2])
-bgf = BetaGeoFitter(penalizer_coef=0.0).fit(data["frequency"], data["recency"], data["T"])
+# penalizer 0.001: with 0, BetaGeoFitter stops with ConvergenceError on the generated files
+bgf = BetaGeoFitter(penalizer_coef=0.001).fit(data["frequency"], data["recency"], data["T"])
 repeat = data[(data["frequency"] > 0) & (data["monetary_value"] > 0)]
-ggf = GammaGammaFitter(penalizer_coef=0.0).fit(repeat["frequency"], repeat["monetary_value"])
+ggf = GammaGammaFitter(penalizer_coef=0.001).fit(repeat["frequency"], repeat["monetary_value"])
 bgf.conditional_probability_alive(data["frequency"], data["recency"], data["T"])
 ggf.conditional_expected_average_profit(data["frequency"], data["monetary_value"])
 print(time.perf_counter() - s)

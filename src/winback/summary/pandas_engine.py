@@ -143,7 +143,14 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
             take = counted & ~cancelled & recent
             last_year = np.bincount(line_buyer[take], weights=amount[take], minlength=n_buyers)
 
-    index = ids[buyers] if n_buyers else pd.Index([], dtype="str", name="customer_id")
+    seen = int(np.count_nonzero(np.bincount(codes, minlength=len(ids)))) if len(codes) else 0
+    texts = "referred_by" in orders or "owner" in orders
+    del amount, kind, purchase, refund_line, cancelled, line_buyer, counted, recent, position
+    if not texts:
+        del codes, day
+    # Every customer bought (the usual case): the categories are the index as they are, not a copy.
+    everyone = n_buyers == len(ids) and (n_buyers == 0 or buyers[-1] == n_buyers - 1)
+    index = ids if everyone else ids[buyers]
     cust = pd.DataFrame({
         "first_order": _as_dates(first_day, orders["order_date"].dtype),
         "last_order": _as_dates(last_day, orders["order_date"].dtype),
@@ -166,16 +173,18 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     if not has_amount:
         cust[["gross_revenue", "refunds", "revenue", "avg_order_value", "repeat_avg_value"]] = np.nan
 
-    window = orders.loc[in_window] if ("referred_by" in orders or "owner" in orders) else None
-    cust["referred_by"] = _latest_text(window, codes, day, "referred_by", buyers, cust.index)
-    cust["referrals"] = _referrals(cust["referred_by"], cust.index)
-    cust["owner"] = _latest_text(window, codes, day, "owner", buyers, cust.index)
+    for column in ("referred_by", "owner"):
+        if texts:
+            cust[column] = _latest_text(orders.loc[in_window], codes, day, column, buyers, cust.index)
+        else:
+            cust[column] = _latest_text(None, np.zeros(0, np.int32), np.zeros(0, np.int32), column, buyers, cust.index)
+        if column == "referred_by":
+            cust["referrals"] = _referrals(cust["referred_by"], cust.index)
     cust.index.name = "customer_id"
-    seen = np.bincount(codes, minlength=len(ids)) > 0 if len(codes) else np.zeros(0, dtype=bool)
     return SummaryResult(
         customers=cust,
         orders_after_as_of=after,
-        customers_without_purchases=int(seen.sum()) - n_buyers,
+        customers_without_purchases=seen - n_buyers,
         has_amount=has_amount,
         has_margin=has_margin,
     )
