@@ -3,8 +3,10 @@
     python benchmarks/generate_orders.py CUSTOMERS OUT.csv [--seed N]
 
 Each customer makes a first purchase on a uniform day of a three-year window and then buys again
-after exponential gaps while "alive" (a geometric number of repeat purchases, mean 2.1 before the window cuts them off, so 1M
-customers give ~2.8M order lines and 3.6M give ~10M). Rows are in date order like a shop's export:
+after exponential gaps (a Poisson process with a Gamma-distributed rate) while "alive": after each purchase
+they stop with their own probability p ~ Beta(2.1, 3.0), as in BG/NBD, so both the buying rate and the
+dropout differ between customers, as in real customer bases (1M customers give ~2.8M order lines and
+3.6M give ~10M). Rows are in date order like a shop's export:
 quoted order id, quoted zero-padded customer id, quoted ISO date, amount with two decimals (about
 2% refunds, negative), and a ``channel`` column winback does not need (it is never loaded).
 """
@@ -25,7 +27,8 @@ CHUNK = 2_000_000
 
 def orders_for(customers: int, seed: int = 1) -> pa.Table:
     rng = np.random.default_rng(seed)
-    repeats = rng.geometric(1 / 3.1, customers) - 1  # mean 2.1 repeat purchases before the window ends
+    dropout = rng.beta(2.1, 3.0, customers)  # per customer: P(stop after a purchase), mean 0.41
+    repeats = rng.geometric(dropout) - 1  # repeat purchases before they stop (the window cuts more off)
     first = rng.integers(0, WINDOW_DAYS, customers)
     n = customers + int(repeats.sum())
     owner = np.repeat(np.arange(customers), repeats + 1)
