@@ -106,16 +106,17 @@ class SecondPurchaseCurve:
         t = np.where(repeat, customers["first_gap_days"].to_numpy(dtype=float),
                      customers["age_days"].to_numpy(dtype=float))
         t = np.nan_to_num(t, nan=0.0)
-        order = np.argsort(t, kind="stable")
-        t, event = t[order], repeat[order]
-        if not event.any():
+        if not repeat.any():
             return cls(np.array([0.0]), np.array([1.0]), float("nan"), float(t.max(initial=0.0)), 0.0)
-        times, first_idx = np.unique(t, return_index=True)
-        at_risk = len(t) - first_idx
-        events = np.add.reduceat(event.astype(float), first_idx)
+        # Customers and second purchases per distinct time: two value sorts, no argsort of customers.
+        times, counts = np.unique(t, return_counts=True)
+        event_times, event_counts = np.unique(t[repeat], return_counts=True)
+        events = np.zeros(len(times))
+        events[np.searchsorted(times, event_times)] = event_counts
+        at_risk = len(t) - (np.cumsum(counts) - counts)  # customers still waiting at each time
         survival = np.cumprod(1.0 - events / at_risk)
         ok = at_risk >= min_at_risk
-        reliable_until = float(times[ok][-1]) if ok.any() else float(times[event[first_idx]].max(initial=0.0))
+        reliable_until = float(times[ok][-1]) if ok.any() else float(event_times.max())
         keep = times <= reliable_until
         times, survival, tail_events = times[keep], survival[keep], events[keep]
         start = reliable_until * 2.0 / 3.0

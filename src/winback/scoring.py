@@ -142,9 +142,9 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
         info.bgnbd = {k: round(float(v), 6) for k, v in bg.params_.items()}
         info.bgnbd["log_likelihood"] = round(float(bg.log_likelihood_), 4)
         info.bgnbd["converged"] = bool(bg.converged_)
-        p_alive_bg = bg.p_alive(x, t_x, age)
+        p_alive_bg, bg_none = bg.p_alive_and_no_purchase(horizon_w, x, t_x, age)
         p_alive = np.where(repeat, p_alive_bg, p_alive)
-        p_none = np.where(repeat, bg.prob_no_purchase(horizon_w, x, t_x, age), p_none)
+        p_none = np.where(repeat, bg_none, p_none)
         rate_per_week = (bg.params_["r"] + x) / (bg.params_["alpha"] + age)
     except ModelFitError as exc:
         bg = None

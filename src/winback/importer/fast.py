@@ -31,8 +31,11 @@ from winback.importer.dialect import CANDIDATES, frame_table, split_text
 from winback.importer.roles import assign_roles
 from winback.importer.values import clean_amounts, parse_dates
 
-#: Bytes read to find the delimiter and the header (the thorough reader looks at the first 1,600 lines).
-HEAD_BYTES = 4 << 20
+#: Bytes read to find the delimiter and the header (the thorough reader looks at the first 1,600 lines):
+#: a small head first, the large one only when the small one holds too few lines.
+HEAD_BYTES = (256 << 10, 4 << 20)
+#: Lines a partial head must hold.
+HEAD_LINES = 2_000
 _SCAN_CHUNK = 64 << 20
 #: Money cells that need no cleaning: digits, an optional decimal point, an optional leading minus.
 _PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -83,20 +86,24 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
 
 def _layout(path: str, name: str) -> tuple[list[str], str, int, str] | None:
     """Headers, delimiter, raw header field count and encoding, from the head of a plain UTF-8 file."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(HEAD_BYTES + 1)
-    except OSError:
-        return None
+    for size in HEAD_BYTES:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(size + 1)
+        except OSError:
+            return None
+        if len(head) <= size or head[:size].count(b"\n") >= HEAD_LINES + 1:
+            break
     if not head or head[:2] in (b"\x1f\x8b", b"\xff\xfe", b"\xfe\xff") or head[:4] in (
             b"PK\x03\x04", b"PAR1", b"\xd0\xcf\x11\xe0", b"%PDF") or b"\x00" in head[:4096]:
         return None
     encoding = "utf-8-sig" if head.startswith(b"\xef\xbb\xbf") else "utf-8"
     if encoding == "utf-8-sig":
         head = head[3:]
-    if len(head) > HEAD_BYTES:  # a part of the file: whole lines only, and enough of them
+        size -= 3
+    if len(head) > size:  # a part of the file: whole lines only, and enough of them
         head = head[: head.rfind(b"\n") + 1]
-        if head.count(b"\n") < 2_000:
+        if head.count(b"\n") < HEAD_LINES:
             return None
     try:
         text = head.decode("utf-8")

@@ -89,8 +89,12 @@ def collapse(
             raise ValueError("weights must be finite and non-negative")
     if n == 0:
         return stacked, w
-    rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    summed = np.asarray(np.bincount(inverse.reshape(-1), weights=w), dtype=float)
+    order = np.lexsort(columns[::-1])  # rows in lexicographic order, first column first (as np.unique)
+    ordered = stacked[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    summed = np.bincount(np.cumsum(new) - 1, weights=w[order]).astype(float, copy=False)
+    rows = ordered[new]
     keep = summed > 0
     return rows[keep], summed[keep]
 

@@ -29,29 +29,34 @@ _NAMES = ("r", "alpha", "a", "b")
 _NEAR = 1e-4  # closer than this to the removable singularities a = 1, a + b + x = 1: quadrature
 
 
-def _loglik(theta: NDArray, x: NDArray, t_x: NDArray, T: NDArray) -> tuple[NDArray, NDArray]:
+def _loglik(theta: NDArray, x: NDArray, t_x: NDArray, T: NDArray,
+            by_x: tuple[NDArray, NDArray] | None = None) -> tuple[NDArray, NDArray]:
     """Per-history log-likelihood (paper eq. 6) and its gradient in the log-parameters.
 
     ``L = A1 + [x > 0] A2``. With ``D = log(A2 / A1) = log(a / (b+x-1)) + (r+x) log((alpha+T) /
     (alpha+t_x))`` the log is ``log A1 + log1p(exp(D))``, evaluated with ``logaddexp``: neither
-    large ``x`` nor large ``T`` overflows.
+    large ``x`` nor large ``T`` overflows. The gamma-function terms depend on x alone, which takes
+    few distinct values: they are computed once per distinct x (``by_x`` = ``np.unique(x,
+    return_inverse=True)``, computed here when not given) and gathered.
     """
     r, alpha, a, b = np.exp(theta)
+    ux, inv = by_x if by_x is not None else np.unique(x, return_inverse=True)
     rep = x > 0
     log_aT = np.log(alpha + T)
     gap = np.log1p((T - t_x) / (alpha + t_x))  # log((alpha + T) / (alpha + t_x))
     bx1 = np.where(rep, b + x - 1, 1.0)
     D = np.where(rep, np.log(a) - np.log(bx1) + (r + x) * gap, -np.inf)
-    ll = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
-          - (r + x) * log_aT + np.logaddexp(0.0, D))
+    per_x = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + betaln(a, b + ux) - betaln(a, b))[inv]
+    ll = per_x - (r + x) * log_aT + np.logaddexp(0.0, D)
     s = expit(D)  # share of A2 in the likelihood, 0 where x = 0
     d_alpha = (r / alpha - (r + x) / (alpha + T)
                + s * (r + x) * (1 / (alpha + T) - 1 / (alpha + t_x)))
+    d_abx = digamma(a + b) - digamma(a + b + ux)
     grad = np.column_stack([
-        r * (digamma(r + x) - digamma(r) + np.log(alpha) - log_aT + s * gap),
+        r * ((digamma(r + ux) - digamma(r) + np.log(alpha))[inv] - log_aT + s * gap),
         alpha * d_alpha,
-        a * (digamma(a + b) - digamma(a + b + x) + s / a),
-        b * (digamma(b + x) - digamma(b) + digamma(a + b) - digamma(a + b + x) - s / bx1),
+        a * (d_abx[inv] + s / a),
+        b * ((digamma(b + ux) - digamma(b) + d_abx)[inv] - s / bx1),
     ])
     return ll, grad
 
@@ -172,6 +177,7 @@ class BetaGeoModel:
         if rows.shape[0] == 0:
             raise ModelFitError("The BG/NBD model needs customers, but the input has no customers.")
         X, TX, TT = rows.T
+        by_x = np.unique(X, return_inverse=True)
         n, m = x.size, float(w[X > 0].sum())
         if m == 0:
             raise ModelFitError(f"The BG/NBD model needs repeat buyers, but none of the {n} "
@@ -179,7 +185,7 @@ class BetaGeoModel:
         total = float(w.sum())
 
         def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
-            ll, grad = _loglik(theta, X, TX, TT)
+            ll, grad = _loglik(theta, X, TX, TT, by_x)
             value = -float(w @ ll) / total + self.penalizer * float(theta @ theta)
             if not np.isfinite(value):
                 return np.inf, np.zeros_like(theta)
@@ -195,7 +201,7 @@ class BetaGeoModel:
         require_fit(res, fail, "the data cannot pin the model down: too few customers, or too uniform "
                                "purchases")
         self.params_ = {k: float(v) for k, v in zip(_NAMES, np.exp(res.log_params), strict=True)}
-        self.log_likelihood_ = float(w @ _loglik(res.log_params, X, TX, TT)[0])
+        self.log_likelihood_ = float(w @ _loglik(res.log_params, X, TX, TT, by_x)[0])
         self.converged_ = res.converged
         self.n_customers_ = n
         self.n_repeat_buyers_ = m
@@ -216,8 +222,10 @@ class BetaGeoModel:
         Paper eq. 11. It is 1 for x = 0: in BG/NBD nobody drops out before a repeat purchase (a
         known artefact; callers treat one-time buyers separately).
         """
+        return self._p_alive(*check_rfm(frequency, recency, T))
+
+    def _p_alive(self, x: NDArray, t_x: NDArray, age: NDArray) -> NDArray[np.float64]:
         r, alpha, a, b = self._p()
-        x, t_x, age = check_rfm(frequency, recency, T)
         with np.errstate(divide="ignore"):
             D = (np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0))
                  + (r + x) * np.log1p((age - t_x) / (alpha + t_x)))
@@ -230,7 +238,7 @@ class BetaGeoModel:
         t_arr, x, t_x, age = np.broadcast_arrays(_check_t(t), *check_rfm(frequency, recency, T))
         u = (t_arr / (alpha + age)).reshape(-1)
         given_alive = _expected_given_alive(r, a, b, x.reshape(-1), u).reshape(x.shape)
-        return self.p_alive(x, t_x, age) * given_alive
+        return self._p_alive(x, t_x, age) * given_alive
 
     def prob_no_purchase(self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike,
                          T: ArrayLike) -> NDArray[np.float64]:
@@ -239,10 +247,17 @@ class BetaGeoModel:
         Exact: given alive, lambda ~ Gamma(r+x, alpha+T), and dropout only happens right after a
         purchase, so a customer who makes no purchase in the window cannot drop out during it.
         """
+        return self.p_alive_and_no_purchase(t, frequency, recency, T)[1]
+
+    def p_alive_and_no_purchase(self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike,
+                                T: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(:meth:`p_alive`, :meth:`prob_no_purchase`) in one pass: the inputs are checked once and
+        P(alive) is computed once (the scoring of millions of customers needs both)."""
         r, alpha, _, _ = self._p()
         t_arr, x, t_x, age = np.broadcast_arrays(_check_t(t), *check_rfm(frequency, recency, T))
+        alive = self._p_alive(x, t_x, age)
         buys = -np.expm1(-(r + x) * np.log1p(t_arr / (alpha + age)))
-        return np.clip(1.0 - self.p_alive(x, t_x, age) * buys, 0.0, 1.0)
+        return alive, np.clip(1.0 - alive * buys, 0.0, 1.0)
 
     def expected_purchases_new(self, t: ArrayLike) -> NDArray[np.float64]:
         """Unconditional E[X(t)] for a new customer (paper eq. 9); for calibration checks."""

@@ -26,21 +26,27 @@ __all__ = ["GammaGammaModel", "gamma_gamma_log_likelihood", "shrunk_average_valu
 _NAMES = ("p", "q", "v")
 
 
-def _loglik(theta: NDArray, x: NDArray, m: NDArray, scale: float) -> tuple[NDArray, NDArray]:
+def _loglik(theta: NDArray, x: NDArray, m: NDArray, scale: float,
+            by_x: tuple[NDArray, NDArray] | None = None) -> tuple[NDArray, NDArray]:
     """Log density of ``m_x`` given ``x`` (Fader & Hardie 2013, eq. 3); gradient in log-params.
 
     The third log-parameter is ``log(v / scale)``, so the search is unit-free; the value is the
-    density of ``m_x`` in the input's money unit.
+    density of ``m_x`` in the input's money unit. The gamma-function terms depend on x alone: they
+    are computed once per distinct x (``by_x`` = ``np.unique(x, return_inverse=True)``) and gathered.
     """
     p, q, v_rel = np.exp(theta)
     v = v_rel * scale
+    ux, inv = by_x if by_x is not None else np.unique(x, return_inverse=True)
+    pux = p * ux
     px = p * x
+    log_m = np.log(m)
     log_vxm = np.log(v + x * m)
-    ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v)
-          + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * log_vxm)
+    ll = ((gammaln(pux + q) - gammaln(pux) - gammaln(q) + q * np.log(v) + pux * np.log(ux))[inv]
+          + (px - 1) * log_m - (px + q) * log_vxm)
+    psi_pxq = digamma(pux + q)
     grad = np.column_stack([
-        px * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - log_vxm),
-        q * (digamma(px + q) - digamma(q) + np.log(v) - log_vxm),
+        px * ((psi_pxq - digamma(pux) + np.log(ux))[inv] + log_m - log_vxm),
+        q * ((psi_pxq - digamma(q) + np.log(v))[inv] - log_vxm),
         v * (q / v - (px + q) / (v + x * m)),
     ])
     return ll, grad
@@ -103,10 +109,11 @@ class GammaGammaModel:
                 f"amounts; this data has {n_used:g}."
             )
         X, M = rows.T
+        by_x = np.unique(X, return_inverse=True)
         scale = float(wu @ M) / n_used  # v is searched relative to the mean spend
 
         def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
-            ll, grad = _loglik(theta, X, M, scale)
+            ll, grad = _loglik(theta, X, M, scale, by_x)
             value = -float(wu @ ll) / n_used + self.penalizer * float(theta @ theta)
             if not np.isfinite(value):
                 return np.inf, np.zeros_like(theta)
@@ -123,7 +130,7 @@ class GammaGammaModel:
                 f"the fit implies an infinite average spend (q = {q:.3g} <= 1)."
             )
         self.params_ = {"p": float(p), "q": float(q), "v": float(v_rel * scale)}
-        self.log_likelihood_ = float(wu @ _loglik(res.log_params, X, M, scale)[0])
+        self.log_likelihood_ = float(wu @ _loglik(res.log_params, X, M, scale, by_x)[0])
         self.converged_ = res.converged
         self.n_used_ = int(n_used) if n_used == int(n_used) else n_used
         self.n_distinct_ = int(rows.shape[0])
