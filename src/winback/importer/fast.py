@@ -17,6 +17,7 @@ amount, duplicate order line) happen here, with the same rules and in the same o
 from __future__ import annotations
 
 import codecs
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from winback._memory import release_memory
+from winback._sorting import sort_with_positions
 from winback.errors import InputDataError
 from winback.importer import load as _load
 from winback.importer.dialect import CANDIDATES, frame_table, split_text
@@ -36,7 +38,7 @@ from winback.importer.values import clean_amounts, parse_dates
 HEAD_BYTES = (256 << 10, 4 << 20)
 #: Lines a partial head must hold.
 HEAD_LINES = 2_000
-_SCAN_CHUNK = 64 << 20
+_SCAN_CHUNK = 16 << 20
 #: Money cells that need no cleaning: digits, an optional decimal point, an optional leading minus.
 _PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 #: Customer ids of ASCII digits only: no whitespace, letters or Excel exponent, so no id check applies.
@@ -59,11 +61,14 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
     if "currency" in roles:
         return None
     wanted = sorted(set(roles.values()) | set(range(len(headers), n_fields)))
-    table = _read_columns(path, delimiter, n_fields, wanted)
+    with ThreadPoolExecutor(1) as pool:  # the line scan runs while Arrow parses
+        scan = pool.submit(_one_record_per_line, path)
+        table = _read_columns(path, delimiter, n_fields, wanted)
+        plain, lines = scan.result()
     if table is None:
         return None
     n_rows = table.num_rows
-    if not _one_record_per_line(path, n_rows + 1):
+    if not plain or lines != n_rows + 1:
         return None
     col = {i: table.column(f"c{i}") for i in wanted}
     del table
@@ -125,8 +130,11 @@ def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int]) -
         return pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=16 << 20),
+            # newlines_in_values=False lets Arrow cut blocks at any line break (faster); a quoted line break
+            # still parses within a block, or fails across blocks: either way the line count or the
+            # error sends the file to the thorough reader.
             parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
-                                             newlines_in_values=True, ignore_empty_lines=False),
+                                             newlines_in_values=False, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
                 include_columns=[names[i] for i in wanted],
                 column_types={names[i]: pa.string() for i in wanted},
@@ -137,32 +145,36 @@ def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int]) -
         return None
 
 
-def _one_record_per_line(path: str, records: int) -> bool:
-    """The whole file is valid UTF-8 and has exactly one record per line: no blank lines, no line
-    breaks inside quotes, no bare carriage returns (Arrow skips or splits what the thorough reader counts)."""
+def _one_record_per_line(path: str) -> tuple[bool, int]:
+    """(the whole file is valid UTF-8 with no bare carriage return, its number of lines). With as many
+    lines as records, there are no line breaks inside quotes either (Arrow skips or splits what the
+    thorough reader counts). One pass over the file in a reused buffer; the bytes methods it uses
+    give up the interpreter lock only around reads, but Arrow's parser does not need it."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     newlines = cr = crlf = 0
     size = 0
     last = b""
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_SCAN_CHUNK):
-            if not chunk.isascii():
+    buffer = bytearray(_SCAN_CHUNK)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buffer):
+            if n < len(buffer):
+                del buffer[n:]
+            if not buffer.isascii():
                 try:
-                    decoder.decode(chunk)
+                    decoder.decode(buffer)
                 except UnicodeDecodeError:
-                    return False
-            newlines += chunk.count(b"\n")
-            chunk_cr = chunk.count(b"\r")
+                    return False, 0
+            newlines += buffer.count(b"\n")
+            chunk_cr = buffer.count(b"\r")
             cr += chunk_cr
-            crlf += (chunk.count(b"\r\n") if chunk_cr else 0) + (last == b"\r" and chunk[:1] == b"\n")
-            last = chunk[-1:]
-            size += len(chunk)
+            crlf += (buffer.count(b"\r\n") if chunk_cr else 0) + (last == b"\r" and buffer[:1] == b"\n")
+            last = bytes(buffer[-1:])
+            size += n
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        return False
-    lines = newlines + (1 if size and last != b"\n" else 0)
-    return cr == crlf and lines == records
+        return False, 0
+    return cr == crlf, newlines + (1 if size and last != b"\n" else 0)
 
 
 def _distinct(values: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
@@ -170,7 +182,7 @@ def _distinct(values: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
     encoded = pc.dictionary_encode(values.combine_chunks() if values.num_chunks != 1 else values.chunk(0))
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)  # int32
     uniques = pd.Series(encoded.dictionary.to_pandas(), dtype="str").str.strip()
     return codes, uniques
 
@@ -202,16 +214,26 @@ def _customer_ids(values: pa.ChunkedArray, header: str, roles: dict[str, int],
 
 def _digit_ids(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, bool]:
     """Codes and distinct ids of an id column of 1-17 ASCII digits, numbered in sorted (code point)
-    order by one integer sort: the digits left-aligned to 17 places, then the length, order digit
+    order by one integer sort: the digits left-aligned to the longest id, then the length, order digit
     strings as text does ("1" < "10" < "9") and tell "0042" from "042"."""
-    length = pc.binary_length(values).to_numpy().astype(np.int64)
-    scale = 10 ** (17 - np.arange(18, dtype=np.int64))
-    key = pc.cast(values, pa.int64()).to_numpy() * scale[length] * 32 + length
-    order = np.argsort(key)
-    ordered = key[order]
-    new = np.r_[True, ordered[1:] != ordered[:-1]]
-    codes = np.empty(len(key), dtype=np.int64)
-    codes[order] = np.cumsum(new) - 1
+    length = pc.binary_length(values).to_numpy()
+    longest = int(length.max())
+    key = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False)
+    if not key.flags.writeable:
+        key = key.copy()
+    if int(length.min()) != longest:
+        key *= (10 ** (longest - np.arange(longest + 1, dtype=np.int64)))[length]
+    key *= 32
+    key += length
+    del length
+    ordered, order = sort_with_positions(key)
+    del key
+    new = np.empty(len(ordered), dtype=bool)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    del ordered
+    codes = np.empty(len(new), dtype=np.int32 if len(new) < 2**31 else np.int64)
+    codes[order] = np.cumsum(new, dtype=codes.dtype) - 1
     distinct = values.take(pa.array(order[new]))
     return codes, pc.cast(distinct.combine_chunks(), pa.large_string()), True
 
@@ -267,6 +289,9 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
         delimiter={"\t": "tab"}.get(delimiter, delimiter), header_line=1, preamble_lines=0, columns={},
         formats={}, amount_basis=None, currency=None, headers=list(headers), sheet=None, notes=[])
     money, currency = _money(col, roles, headers, options, name, info)
+    for role in _load.MONEY_ROLES:  # converted: free the text (unless another role reads the column)
+        if role in roles and list(roles.values()).count(roles[role]) == 1:
+            col.pop(roles[role], None)
 
     skipped_before = report.rows_skipped
     report.rows_read += n_rows
@@ -285,7 +310,8 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
                                    options.tz, weights=np.bincount(codes, minlength=len(uniques)))
     info.formats = {"order_date": date_fmt.description, **info.formats}
     info.notes.extend(f"column '{headers[date_col]}': {n}" for n in date_fmt.notes)
-    dates = pd.Series(parsed.to_numpy()[codes], dtype="datetime64[ns]")
+    dates = pd.Series(parsed.to_numpy()[codes], dtype="datetime64[ns]", copy=False)
+    del codes
     drop("invalid date", dates.isna().to_numpy())
     _load._flag_dates(dates, alive, lines, name, options, report, drop)
     if "amount" in money:
@@ -301,7 +327,9 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
         info.notes.append("customer ids compared ignoring upper/lower case (--ignore-id-case)")
 
     out = pd.DataFrame({"order_date": dates,
-                        **{role: pd.Series(v, dtype="float64") for role, v in money.items()}})
+                        **{role: pd.Series(v, dtype="float64", copy=False) for role, v in money.items()}},
+                       copy=False)
+    del dates, money
     if "amount" not in roles:
         out["amount"] = np.nan
     for role in _load.TEXT_ROLES:
@@ -312,11 +340,14 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
         norm = _load._normalized(statuses)
         cancelled = norm.str.contains("|".join(_load._CANCELLED), regex=True).to_numpy()[status_codes]
         returned = norm.str.contains("|".join(_load._RETURNED), regex=True).to_numpy()[status_codes]
-        returned = returned | (out["amount"] < 0).to_numpy()
+        returned |= out["amount"].to_numpy() < 0
     else:
-        cancelled = np.zeros(n_rows, dtype=bool)
-        returned = (out["amount"] < 0).to_numpy()
-    kind_code = np.where(cancelled, 2, np.where(returned, 1, 0)).astype(np.int8)
+        cancelled = None
+        returned = out["amount"].to_numpy() < 0
+    kind_code = returned.view(np.int8).copy()  # 0 purchase, 1 refund, 2 cancelled
+    if cancelled is not None:
+        kind_code[cancelled] = 2
+    del cancelled, returned
     out["kind"] = pd.Categorical.from_codes(kind_code, categories=_load.KINDS)
     refund = kind_code == 1
     for role in _load.MONEY_ROLES:
@@ -328,10 +359,10 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
     out["line"] = lines
     out.insert(0, "customer_id", pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[""]))
     order_id = col.get(roles["order_id"]) if "order_id" in roles else None
-    rows = np.arange(n_rows)
+    rows = None  # each row's position in the file, where rows were dropped
     if not alive.all():
         out = out[alive].reset_index(drop=True)
-        cid_code, kind_code, rows = cid_code[alive], kind_code[alive], rows[alive]
+        cid_code, kind_code, rows = cid_code[alive], kind_code[alive], np.flatnonzero(alive)
 
     dup = _duplicated(out, cid_code, kind_code, order_id, rows)
     n_dup = int(dup.sum())
@@ -352,25 +383,35 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
 
 
 def _duplicated(out: pd.DataFrame, cid_code: np.ndarray, kind_code: np.ndarray, order_id: pa.ChunkedArray | None,
-                rows: np.ndarray) -> np.ndarray:
+                rows: np.ndarray | None) -> np.ndarray:
     """The thorough reader's ``duplicated(value columns)``, checked exactly only on rows whose numeric
-    fingerprint repeats (``rows``: each row's position in the file, for the order id column)."""
+    fingerprint repeats (``rows``: each row's position in the file, for the order id column; None when
+    no row was dropped). Two ten-million-row buffers, updated in place."""
     if not len(out):
         return np.zeros(0, dtype=bool)
-    h = cid_code.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    h ^= out["order_date"].to_numpy().view(np.int64).astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
-    amount = np.nan_to_num(out["amount"].to_numpy(), nan=0.0) + 0.0  # -0.0 == 0.0 for duplicated()
-    h ^= amount.view(np.uint64) * np.uint64(0x165667B19E3779F9)
-    h ^= kind_code.astype(np.uint64)
-    ordered = np.sort(h)
+    h = cid_code.astype(np.uint64)
+    h *= np.uint64(0x9E3779B97F4A7C15)
+    part = out["order_date"].to_numpy().view(np.int64).astype(np.uint64)
+    part *= np.uint64(0xC2B2AE3D27D4EB4F)
+    h ^= part
+    amount = part.view(np.float64)
+    np.add(out["amount"].to_numpy(), 0.0, out=amount)  # -0.0 == 0.0 for duplicated()
+    amount[np.isnan(amount)] = 0.0
+    part *= np.uint64(0x165667B19E3779F9)
+    h ^= part
+    np.bitwise_xor(h, kind_code.view(np.uint8), out=h)
+    ordered = part
+    ordered[:] = h
+    ordered.sort()
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    del ordered, part, amount
     suspects = pd.Series(h).isin(repeated).to_numpy() if len(repeated) else np.zeros(len(h), dtype=bool)
     dup = np.zeros(len(out), dtype=bool)
     if suspects.any():
         value_cols = [c for c in out.columns if c not in ("customer_id", "source", "line")]
         same = out.loc[suspects, value_cols].assign(customer=cid_code[suspects])
         if order_id is not None:
-            ids = order_id.take(pa.array(rows[suspects]))
+            ids = order_id.take(pa.array(np.flatnonzero(suspects) if rows is None else rows[suspects]))
             same["order_id"] = pd.Series(ids.to_pandas(), dtype="str").str.strip().to_numpy()
         dup[suspects] = same.duplicated(keep="first").to_numpy()
     return dup

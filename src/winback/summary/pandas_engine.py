@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winback._sorting import sort_with_positions
 from winback.importer.load import KINDS
 from winback.summary import LAST_YEAR_DAYS, SummaryResult
 
@@ -69,8 +70,7 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     key = codes[purchase].astype(np.int64)
     key *= span
     key += day[purchase] - first_day_all
-    order = np.argsort(key)
-    key = key[order]
+    key, order = sort_with_positions(key)
     starts_occ = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
     gross_occ = np.add.reduceat(amount[purchase][order], starts_occ) if len(key) else np.zeros(0)
     del order
