@@ -8,6 +8,9 @@ sorting the packed values sorts the keys and, for equal keys, keeps the original
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def sort_with_positions(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -33,4 +36,13 @@ def sort_with_positions(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return key[positions], positions
 
 
-__all__ = ["sort_with_positions"]
+def strings_in_order(ids: pd.Index) -> bool:
+    """Whether the ids (text) are in ascending code point order, checked in Arrow: pandas would build a
+    Python string per id for ``is_monotonic_increasing``."""
+    if len(ids) < 2:
+        return True
+    text = pa.array(np.asarray(ids, dtype=object) if ids.dtype == object else ids.array, type=pa.large_string())
+    return bool(pc.all(pc.less_equal(text.slice(0, len(text) - 1), text.slice(1))).as_py())
+
+
+__all__ = ["sort_with_positions", "strings_in_order"]

@@ -48,9 +48,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from winback._sorting import strings_in_order
 from winback.contacts import DNC, Suppression, empty_contacts, format_phones, suppressed
 from winback.segments import SEGMENTS, reasons
 
@@ -160,7 +159,7 @@ def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *
         orphaned = (keys.isin(departed) & (owner != "")).to_numpy(dtype=bool)
 
     # Calling order: orphaned first, then priority (highest first), ties by customer id.
-    by_id = np.arange(len(chosen)) if _in_id_order(ids) else np.argsort(
+    by_id = np.arange(len(chosen)) if strings_in_order(ids) else np.argsort(
         np.asarray(ids[chosen], dtype=object), kind="stable")
     priority = scores["priority"].to_numpy(dtype=float)[chosen][by_id]
     order = by_id[np.argsort(-priority, kind="stable")]
@@ -193,15 +192,6 @@ def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *
         over_owner_cap=over_cap,
         assignee=pd.Series(assignee.to_numpy(), dtype="str"),
     )
-
-
-def _in_id_order(ids: pd.Index) -> bool:
-    """Whether the ids are sorted (the summary's order), checked in Arrow: pandas would build a
-    Python string per id for that."""
-    if len(ids) < 2:
-        return True
-    text = pa.array(np.asarray(ids, dtype=object) if ids.dtype == object else ids.array, type=pa.large_string())
-    return bool(pc.all(pc.less_equal(text.slice(0, len(text) - 1), text.slice(1))).as_py())
 
 
 def _contact_rows(contacts: pd.DataFrame, ids: pd.Index) -> np.ndarray:

@@ -219,11 +219,11 @@ def _digit_ids(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, bool]:
     length = pc.binary_length(values).to_numpy()
     longest = int(length.max())
     key = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False)
-    if not key.flags.writeable:
-        key = key.copy()
     if int(length.min()) != longest:
-        key *= (10 ** (longest - np.arange(longest + 1, dtype=np.int64)))[length]
-    key *= 32
+        key = key * (10 ** (longest - np.arange(longest + 1, dtype=np.int64)))[length]
+        key *= 32
+    else:
+        key = key * 32
     key += length
     del length
     ordered, order = sort_with_positions(key)
@@ -326,38 +326,42 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
         in_order = False
         info.notes.append("customer ids compared ignoring upper/lower case (--ignore-id-case)")
 
-    out = pd.DataFrame({"order_date": dates,
-                        **{role: pd.Series(v, dtype="float64", copy=False) for role, v in money.items()}},
-                       copy=False)
-    del dates, money
-    if "amount" not in roles:
-        out["amount"] = np.nan
-    for role in _load.TEXT_ROLES:
-        if role in roles and role != "order_id":
-            out[role] = pd.Series(col[roles[role]].to_pandas(), dtype="str").str.strip()
+    amount = money["amount"] if "amount" in money else np.full(n_rows, np.nan)
     if "status" in roles:
         status_codes, statuses = _distinct(col[roles["status"]])
         norm = _load._normalized(statuses)
         cancelled = norm.str.contains("|".join(_load._CANCELLED), regex=True).to_numpy()[status_codes]
         returned = norm.str.contains("|".join(_load._RETURNED), regex=True).to_numpy()[status_codes]
-        returned |= out["amount"].to_numpy() < 0
+        returned |= amount < 0
     else:
         cancelled = None
-        returned = out["amount"].to_numpy() < 0
+        returned = amount < 0
     kind_code = returned.view(np.int8).copy()  # 0 purchase, 1 refund, 2 cancelled
     if cancelled is not None:
         kind_code[cancelled] = 2
     del cancelled, returned
-    out["kind"] = pd.Categorical.from_codes(kind_code, categories=_load.KINDS)
     refund = kind_code == 1
-    for role in _load.MONEY_ROLES:
-        if role in out and refund.any():
-            values = out[role].to_numpy(copy=True)
+    if refund.any():
+        for role, values in money.items():
+            if not values.flags.writeable:
+                values = money[role] = values.copy()
             values[refund] = -np.abs(values[refund])
-            out[role] = values
-    out["source"] = pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[name])
-    out["line"] = lines
-    out.insert(0, "customer_id", pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[""]))
+    del refund
+    # One frame from finished columns, without copies (setting columns one by one copies each).
+    frame: dict[str, object] = {
+        "customer_id": pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[""]),
+        "order_date": dates,
+        **{role: pd.Series(v, dtype="float64", copy=False) for role, v in money.items()}}
+    if "amount" not in roles:
+        frame["amount"] = amount
+    for role in _load.TEXT_ROLES:
+        if role in roles and role != "order_id":
+            frame[role] = pd.Series(col[roles[role]].to_pandas(), dtype="str").str.strip()
+    frame["kind"] = pd.Categorical.from_codes(kind_code, categories=_load.KINDS)
+    frame["source"] = pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[name])
+    frame["line"] = lines
+    out = pd.DataFrame(frame, copy=False)
+    del frame, dates, money, amount
     order_id = col.get(roles["order_id"]) if "order_id" in roles else None
     rows = None  # each row's position in the file, where rows were dropped
     if not alive.all():

@@ -251,7 +251,11 @@ def id_categorical(codes: np.ndarray, distinct: pd.Index | np.ndarray | pa.Array
         rank = np.empty(len(order), dtype=np.int32)
         rank[order] = np.arange(len(order), dtype=np.int32)
         codes, distinct = rank[codes], distinct.take(pa.array(order))
-    dtype = pd.CategoricalDtype(pd.Index(distinct.to_pandas(), dtype="str"))
+    categories = pd.Index(distinct.to_pandas(), dtype="str")
+    try:  # distinct and sorted by construction: skip the check that hashes every id again
+        dtype = pd.CategoricalDtype._from_fastpath(categories, False)
+    except (AttributeError, TypeError):  # pragma: no cover - a pandas without that constructor
+        dtype = pd.CategoricalDtype(categories)
     return pd.Categorical.from_codes(codes if len(codes) else np.zeros(0, np.int32), dtype=dtype, validate=False)
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winback._sorting import sort_with_positions
+from winback._sorting import sort_with_positions, strings_in_order
 from winback.importer.load import KINDS
 from winback.summary import LAST_YEAR_DAYS, SummaryResult
 
@@ -27,7 +27,7 @@ def customer_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     The importer's ids are a categorical in that order already: its codes are used as they are, so
     no id string is hashed again. Other frames (built by hand, or sliced from another) are factorized.
     """
-    if isinstance(ids.dtype, pd.CategoricalDtype) and ids.cat.categories.is_monotonic_increasing:
+    if isinstance(ids.dtype, pd.CategoricalDtype) and strings_in_order(ids.cat.categories):
         codes = ids.cat.codes.to_numpy()
         if not len(codes) or codes.min() >= 0:
             return codes, pd.Index(ids.cat.categories, dtype="str", name="customer_id")
@@ -169,7 +169,7 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
         "days_since_last": (cutoff_day - last_day).astype("int64"),
         "avg_order_value": gross / np.maximum(n_orders, 1),
         "recent_value": last_year,
-    }, index=index)
+    }, index=index, copy=False)  # no copy into one 2-D block: ~300 MB less at 3.6M customers
     if not has_amount:
         cust[["gross_revenue", "refunds", "revenue", "avg_order_value", "repeat_avg_value"]] = np.nan
 
