@@ -17,6 +17,7 @@ amount, duplicate order line) happen here, with the same rules and in the same o
 from __future__ import annotations
 
 import codecs
+from typing import NamedTuple
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -75,15 +76,29 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
     for extra in range(len(headers), n_fields):  # trailing delimiters: the extra fields must be empty
         if n_rows and pc.any(pc.not_equal(pc.utf8_trim_whitespace(col.pop(extra)), "")).as_py():
             return None
-    ids = _customer_ids(col[roles["customer_id"]], headers[roles["customer_id"]], roles, col)
+    # The ids (a sort of every row) are numbered in a second thread while this one converts money and
+    # dates: numpy and Arrow release the interpreter lock, so both cores work. Nothing is reported
+    # before the ids are known to need no thorough reading.
+    cid_col = roles["customer_id"]
+    with ThreadPoolExecutor(1) as pool:
+        ids_job = pool.submit(_customer_ids, col[cid_col], headers[cid_col],
+                              col.get(roles["name"]) if "name" in roles else None)
+        try:
+            converted, failure = _convert(col, roles, headers, delimiter, encoding, name, options), None
+        except InputDataError as exc:
+            converted, failure = None, exc
+        ids = ids_job.result()
     if ids is None:
         return None
+    if failure is not None:
+        raise failure
     cid_code, distinct_ids, in_order = ids
-    if list(roles.values()).count(roles["customer_id"]) == 1:
-        del col[roles["customer_id"]]  # the ids are codes now: free the column's text (~120 MB at 10M rows)
+    if list(roles.values()).count(cid_col) == 1:
+        del col[cid_col]  # the ids are codes now: free the column's text (~120 MB at 10M rows)
         release_memory()
-    orders = _finish(col, roles, headers, cid_code, distinct_ids, in_order, n_rows, delimiter, encoding, name,
-                     options, report)
+    held = [converted]  # handed over, so that _finish can free the columns as it goes
+    del converted
+    orders = _finish(col, roles, headers, held, cid_code, distinct_ids, in_order, n_rows, name, options, report)
     del col, distinct_ids
     release_memory()  # the CSV's Arrow buffers: about 1 GB at ten million rows
     return orders
@@ -187,14 +202,13 @@ def _distinct(values: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
     return codes, uniques
 
 
-def _customer_ids(values: pa.ChunkedArray, header: str, roles: dict[str, int],
-                  col: dict[int, pa.ChunkedArray]) -> tuple[np.ndarray, pa.Array, bool] | None:
+def _customer_ids(values: pa.ChunkedArray, header: str,
+                  names: pa.ChunkedArray | None) -> tuple[np.ndarray, pa.Array, bool] | None:
     """(code per row, distinct ids by code, whether those are in sorted order): equal codes = equal
-    ids; None when some row may be an empty, totals or repeated-header line. No string per row is made."""
-    if "name" in roles:
-        codes, names = _distinct(col[roles["name"]])
-        if names.str.casefold().isin(_load._TOTAL_WORDS).any():
-            return None
+    ids; None when some row may be an empty, totals or repeated-header line (``names``: the customer
+    name column, if any). No string per row is made."""
+    if names is not None and _distinct(names)[1].str.casefold().isin(_load._TOTAL_WORDS).any():
+        return None
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.int64), pa.array([], type=pa.large_string()), True
@@ -281,9 +295,17 @@ def _money(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list
     return money, currency
 
 
-def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str], cid_code: np.ndarray,
-            distinct_ids: pa.Array, in_order: bool, n_rows: int, delimiter: str, encoding: str, name: str,
-            options: _load.ImportOptions, report: _load.ImportReport) -> pd.DataFrame:
+class _Converted(NamedTuple):
+    """Money and dates of every row, converted before anything is reported."""
+
+    info: _load.SourceInfo
+    money: dict[str, np.ndarray]
+    currency: str | None
+    dates: pd.Series
+
+
+def _convert(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str], delimiter: str,
+             encoding: str, name: str, options: _load.ImportOptions) -> _Converted:
     info = _load.SourceInfo(
         path=name, encoding=encoding, encoding_confidence=1.0, container="plain",
         delimiter={"\t": "tab"}.get(delimiter, delimiter), header_line=1, preamble_lines=0, columns={},
@@ -292,7 +314,20 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
     for role in _load.MONEY_ROLES:  # converted: free the text (unless another role reads the column)
         if role in roles and list(roles.values()).count(roles[role]) == 1:
             col.pop(roles[role], None)
+    date_col = roles["order_date"]
+    codes, uniques = _distinct(col[date_col] if list(roles.values()).count(date_col) > 1 else col.pop(date_col))
+    parsed, date_fmt = parse_dates(uniques, f"{name}: column '{headers[date_col]}'", options.date_format,
+                                   options.tz, weights=np.bincount(codes, minlength=len(uniques)))
+    info.formats = {"order_date": date_fmt.description, **info.formats}
+    info.notes.extend(f"column '{headers[date_col]}': {n}" for n in date_fmt.notes)
+    dates = pd.Series(parsed.to_numpy()[codes], dtype="datetime64[ns]", copy=False)
+    return _Converted(info, money, currency, dates)
 
+
+def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str], held: list[_Converted],
+            cid_code: np.ndarray, distinct_ids: pa.Array, in_order: bool, n_rows: int, name: str,
+            options: _load.ImportOptions, report: _load.ImportReport) -> pd.DataFrame:
+    info, money, currency, dates = held.pop()
     skipped_before = report.rows_skipped
     report.rows_read += n_rows
     lines = np.arange(2, n_rows + 2, dtype=np.int64)
@@ -304,14 +339,6 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
         _load._skip(report, reason, mask, lines, name, options.examples, detail)
         alive &= ~mask
 
-    date_col = roles["order_date"]
-    codes, uniques = _distinct(col[date_col] if list(roles.values()).count(date_col) > 1 else col.pop(date_col))
-    parsed, date_fmt = parse_dates(uniques, f"{name}: column '{headers[date_col]}'", options.date_format,
-                                   options.tz, weights=np.bincount(codes, minlength=len(uniques)))
-    info.formats = {"order_date": date_fmt.description, **info.formats}
-    info.notes.extend(f"column '{headers[date_col]}': {n}" for n in date_fmt.notes)
-    dates = pd.Series(parsed.to_numpy()[codes], dtype="datetime64[ns]", copy=False)
-    del codes
     drop("invalid date", dates.isna().to_numpy())
     _load._flag_dates(dates, alive, lines, name, options, report, drop)
     if "amount" in money:
