@@ -63,6 +63,11 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     del amount_all
     # Ten-million-row temporaries below are int32 where they fit and freed as soon as they are used.
 
+    cutoff_day = int((cutoff.to_datetime64() - np.datetime64("1970-01-01", "ns")) // _DAY)
+    # Refunds, margin and last year's value: per customer code over all lines, before the occasions.
+    per_line = _per_customer_lines(orders, codes, day, amount, refund_line, cancelled,
+                                   None if everything else in_window, has_margin, has_amount, cutoff_day, len(ids))
+
     # Occasions: purchase lines of one customer on one day. One int64 key per (customer, day),
     # sorted once (numpy's vectorised sort); everything after that is reduceat/bincount on runs.
     first_day_all = int(day.min()) if len(day) else 0
@@ -111,41 +116,16 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     with np.errstate(invalid="ignore", divide="ignore"):
         repeat_avg = np.bincount(group[repeat], weights=gross_occ[repeat], minlength=n_buyers) / n_gaps
     repeat_avg[n_gaps == 0] = np.nan
-    cutoff_day = int((cutoff.to_datetime64() - np.datetime64("1970-01-01", "ns")) // _DAY)
     if not has_amount:  # last year's value: purchase occasions in the last year
         last_year = np.bincount(group[occ_day > cutoff_day - LAST_YEAR_DAYS], minlength=n_buyers).astype(float)
     del gap, gap_group, group, occasion_no, repeat, second, gross_occ, occ_code, occ_day, new_customer
 
-    # Refunds and margin over all lines, per buyer (customers with no purchase are not in the summary).
-    position = np.full(len(ids), -1, dtype=np.int32)
-    position[buyers] = np.arange(n_buyers, dtype=np.int32)
-    line_buyer = position[codes]
-    counted = line_buyer >= 0
-    refunds = -np.bincount(line_buyer[counted & refund_line], weights=amount[counted & refund_line],
-                           minlength=n_buyers)
-    recent = day > cutoff_day - LAST_YEAR_DAYS
-    if has_margin:
-        if "margin" in orders:
-            margin_line = orders["margin"].to_numpy(dtype="float64")
-        else:
-            margin_line = orders["amount"].to_numpy(dtype="float64")
-            margin_line = np.nan_to_num(margin_line, nan=0.0) - np.nan_to_num(orders["cost"].to_numpy(dtype="float64"),
-                                                                               nan=0.0)
-        margin_line = np.nan_to_num(margin_line if everything else margin_line[in_window], nan=0.0)
-        take = counted & ~cancelled
-        margin = np.bincount(line_buyer[take], weights=margin_line[take], minlength=n_buyers)
-        if has_amount:
-            take &= recent
-            last_year = np.bincount(line_buyer[take], weights=margin_line[take], minlength=n_buyers)
-    else:
-        margin = np.full(n_buyers, np.nan)
-        if has_amount:
-            take = counted & ~cancelled & recent
-            last_year = np.bincount(line_buyer[take], weights=amount[take], minlength=n_buyers)
-
-    seen = int(np.count_nonzero(np.bincount(codes, minlength=len(ids)))) if len(codes) else 0
+    refunds, margin, seen = per_line["refunds"][buyers], per_line["margin"][buyers], per_line["seen"]
+    if has_amount:
+        last_year = per_line["last_year"][buyers]
+    del per_line
     texts = "referred_by" in orders or "owner" in orders
-    del amount, kind, purchase, refund_line, cancelled, line_buyer, counted, recent, position
+    del amount, kind, purchase, refund_line, cancelled
     if not texts:
         del codes, day
     # Every customer bought (the usual case): the categories are the index as they are, not a copy.
@@ -188,6 +168,37 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
         has_amount=has_amount,
         has_margin=has_margin,
     )
+
+
+def _per_customer_lines(orders: pd.DataFrame, codes: np.ndarray, day: np.ndarray, amount: np.ndarray,
+                        refund_line: np.ndarray, cancelled: np.ndarray, in_window: np.ndarray | None,
+                        has_margin: bool, has_amount: bool, cutoff_day: int, n_ids: int) -> dict[str, object]:
+    """Refunds, margin and last year's value over all lines (of the window: ``in_window``, None for all),
+    per customer code (the summary picks out the buyers), and how many customers have any line."""
+    sums: dict[str, object] = {
+        "refunds": -np.bincount(codes[refund_line], weights=amount[refund_line], minlength=n_ids) + 0.0,
+        "seen": int(np.count_nonzero(np.bincount(codes, minlength=n_ids))) if len(codes) else 0,
+    }
+    recent = day > cutoff_day - LAST_YEAR_DAYS
+    if has_margin:
+        if "margin" in orders:
+            margin_line = orders["margin"].to_numpy(dtype="float64")
+        else:
+            margin_line = (np.nan_to_num(orders["amount"].to_numpy(dtype="float64"), nan=0.0)
+                           - np.nan_to_num(orders["cost"].to_numpy(dtype="float64"), nan=0.0))
+        margin_line = np.nan_to_num(margin_line if in_window is None else margin_line[in_window], nan=0.0)
+        take = ~cancelled
+        sums["margin"] = np.bincount(codes[take], weights=margin_line[take], minlength=n_ids)
+        if has_amount:
+            take &= recent
+            sums["last_year"] = np.bincount(codes[take], weights=margin_line[take], minlength=n_ids)
+    else:
+        sums["margin"] = np.full(n_ids, np.nan)
+        if has_amount:
+            take = ~cancelled & recent
+            sums["last_year"] = np.bincount(codes[take], weights=amount[take], minlength=n_ids)
+    return sums
+
 
 
 def _kind_codes(kind: pd.Series) -> np.ndarray:
