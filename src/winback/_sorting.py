@@ -1,4 +1,4 @@
-"""Sorting millions of integer keys while keeping track of where each came from.
+"""Sorting and finding millions of keys and ids without a Python object per element.
 
 ``np.argsort`` followed by a gather is the slow way: numpy's vectorised (SIMD) sort of plain values is
 several times faster than its argsort. When a key and its position fit in one 63-bit integer together,
@@ -41,8 +41,22 @@ def strings_in_order(ids: pd.Index) -> bool:
     Python string per id for ``is_monotonic_increasing``."""
     if len(ids) < 2:
         return True
-    text = pa.array(np.asarray(ids, dtype=object) if ids.dtype == object else ids.array, type=pa.large_string())
+    text = _text(ids)
     return bool(pc.all(pc.less_equal(text.slice(0, len(text) - 1), text.slice(1))).as_py())
 
 
-__all__ = ["sort_with_positions", "strings_in_order"]
+def _text(ids: pd.Index | pd.Series | list[str]) -> pa.Array:
+    values = ids.array if isinstance(ids, (pd.Index, pd.Series)) and ids.dtype != object else np.asarray(ids, dtype=object)
+    return pa.array(values, type=pa.large_string()) if len(values) else pa.array([], type=pa.large_string())
+
+
+def positions_of(wanted: pd.Index | pd.Series | list[str], ids: pd.Index) -> np.ndarray:
+    """For each of ``wanted``, its position in ``ids`` (-1 when absent), by an Arrow hash lookup:
+    pandas would build a Python string per id of ``ids`` for its hash table."""
+    if not len(wanted):
+        return np.zeros(0, dtype=np.int64)
+    found = pc.index_in(_text(wanted), value_set=_text(ids))
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+__all__ = ["positions_of", "sort_with_positions", "strings_in_order"]

@@ -121,12 +121,28 @@ def segment_name(text: str) -> str | None:
     return next((s for s in SEGMENTS if re.sub(r"[\W_]+", "", s) == key), None)
 
 
-def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *, currency: str | None,
-           has_amount: bool, has_margin: bool, median_second_days: float | None,
-           contacts: pd.DataFrame | None = None) -> CallList:
-    """Choose and order the customers to call. Works on positions in ``scores`` (numpy arrays over
-    the lapsed targets); only the listed rows become strings, and the contacts (a row per customer
-    with any contact detail or flag) are matched to the scores once."""
+@dataclass
+class Ranking:
+    """Everyone who would be called, in calling order, as positions in the scores (no row formatted)."""
+
+    order: np.ndarray  # positions in the scores, calling order, after the per-owner cap (before --top)
+    contact_at: np.ndarray  # per entry of ``order``: its row in the contacts, or -1
+    orphaned: np.ndarray  # per entry of ``order``: the owner has left
+    lapsed: int
+    eligible: int
+    not_targets: int
+    value_at_risk: float
+    do_not_contact: int
+    filtered_out: int
+    over_owner_cap: int
+
+
+def rank(scores: pd.DataFrame, options: SelectOptions, contacts: pd.DataFrame | None = None,
+         leave_out: np.ndarray | None = None) -> Ranking:
+    """The calling order of everyone :func:`select` would list, before ``--top``. Works on positions in
+    ``scores`` (numpy arrays over the lapsed targets); the contacts (a row per customer with any contact
+    detail or flag) are matched to the scores once. ``leave_out``: a flag per scores row for customers
+    not to list tonight (the nightly cooldown and control group); they still count as lapsed/eligible."""
     ids = scores.index
     lapsed_mask = scores["lapsed"].to_numpy(dtype=bool)
     eligible = np.flatnonzero(lapsed_mask & scores["target"].to_numpy(dtype=bool))
@@ -146,6 +162,9 @@ def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *
         keep &= value[callable_] >= options.min_value
     if options.segments:
         keep &= np.isin(scores["segment"].to_numpy(dtype=object)[callable_], list(options.segments))
+    filtered_out = int((~keep).sum())
+    if leave_out is not None:
+        keep &= ~leave_out[callable_]
     chosen, chosen_at = callable_[keep], callable_at[keep]
 
     departed = {_owner_key(o) for o in options.departed_owners if o.strip()}
@@ -172,24 +191,38 @@ def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *
         within = pd.Series(assignee_all).groupby(assignee_all).cumcount().to_numpy() < options.per_owner
         over_cap = int((~within).sum())
         order = order[within]
-    if options.top is not None:
-        order = order[: options.top]
-    listed, listed_at = chosen[order], chosen_at[order]
+    return Ranking(
+        order=chosen[order], contact_at=chosen_at[order], orphaned=orphaned[order],
+        lapsed=int(lapsed_mask.sum()), eligible=len(eligible), not_targets=int(lapsed_mask.sum()) - len(eligible),
+        value_at_risk=float(value[eligible].sum()), do_not_contact=int(dnc.sum()), filtered_out=filtered_out,
+        over_owner_cap=over_cap,
+    )
+
+
+def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *, currency: str | None,
+           has_amount: bool, has_margin: bool, median_second_days: float | None,
+           contacts: pd.DataFrame | None = None, leave_out: np.ndarray | None = None) -> CallList:
+    """Choose and order the customers to call (:func:`rank`); only the listed rows become strings."""
+    contacts = contacts if contacts is not None else empty_contacts()
+    ranking = rank(scores, options, contacts, leave_out)
+    top = len(ranking.order) if options.top is None else options.top
+    listed, listed_at = ranking.order[:top], ranking.contact_at[:top]
+    ids = scores.index
     listed_owner = _owners(scores, contacts, listed, listed_at)
-    listed_orphaned = pd.Series(orphaned[order], index=listed_owner.index)
+    listed_orphaned = pd.Series(ranking.orphaned[:top], index=listed_owner.index)
     assignee = listed_owner.where(~listed_orphaned, UNASSIGNED)
     rows = _rows(scores.iloc[listed], orders, _people(contacts, listed_at, ids[listed]), listed_owner,
                  listed_orphaned, options, currency=currency, has_amount=has_amount, has_margin=has_margin,
                  median_second_days=median_second_days)
     return CallList(
         rows=rows,
-        lapsed=int(lapsed_mask.sum()),
-        eligible=len(eligible),
-        not_targets=int(lapsed_mask.sum()) - len(eligible),
-        value_at_risk=float(value[eligible].sum()),
-        do_not_contact=int(dnc.sum()),
-        filtered_out=int((~keep).sum()),
-        over_owner_cap=over_cap,
+        lapsed=ranking.lapsed,
+        eligible=ranking.eligible,
+        not_targets=ranking.not_targets,
+        value_at_risk=ranking.value_at_risk,
+        do_not_contact=ranking.do_not_contact,
+        filtered_out=ranking.filtered_out,
+        over_owner_cap=ranking.over_owner_cap,
         assignee=pd.Series(assignee.to_numpy(), dtype="str"),
     )
 

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from winback._sorting import positions_of
+
 #: Priority at least this many times the priority when last listed is a material change.
 PRIORITY_RISE = 1.5
 #: How far gone a segment is; moving to a higher number is a material change.
@@ -119,8 +121,10 @@ def cooldown(candidates: pd.DataFrame, history: pd.DataFrame, orders: pd.DataFra
     if options.ignore_cooldown or options.cooldown_days <= 0 or history.empty:
         return [], []
     last = recent(history, as_of, options.cooldown_days)
-    last = last[last.index.isin(candidates.index)]
-    changed = changed_materially(candidates, last, orders) & (last["arm"] == "called")
+    at = positions_of(last.index, candidates.index)  # candidates can be a million: no pandas hash of them
+    last = last[at >= 0]
+    now = candidates.iloc[at[at >= 0]].set_axis(last.index)
+    changed = changed_materially(now, last, orders) & (last["arm"] == "called")
     return sorted(last.index[~changed.to_numpy()]), sorted(last.index[changed.to_numpy()])
 
 

@@ -15,7 +15,8 @@ import pandas as pd
 
 from winback import __version__
 from winback._memory import release_memory
-from winback.calllist import CallList, SelectOptions, select
+from winback._sorting import positions_of, strings_in_order
+from winback.calllist import CallList, SelectOptions, rank, select
 from winback.contacts import (
     CustomersFileInfo,
     Suppression,
@@ -191,19 +192,20 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
         per_owner=options.per_owner, departed_owners=options.departed_owners, country=country,
         suppression=suppression,
     )
-    def choose(frame: pd.DataFrame, opts: SelectOptions) -> CallList:
+    def choose(opts: SelectOptions, leave_out: np.ndarray | None = None) -> CallList:
         return select(
-            frame, orders, opts, currency=loaded.report.currency,
+            scores, orders, opts, currency=loaded.report.currency,
             has_amount=summary.has_amount, has_margin=summary.has_margin,
             median_second_days=scored.model.second_purchase.get("median_days_to_second_purchase"),
-            contacts=contacts,
+            contacts=contacts, leave_out=leave_out,
         )
 
     night = None
     if options.nightly is None or history is None:
-        call_list = choose(scores, select_options)
+        call_list = choose(select_options)
     else:
-        call_list, night = _nightly_select(choose, scores, orders, select_options, options, history)
+        call_list, night = _nightly_select(choose, lambda opts: rank(scores, opts, contacts), scores, orders,
+                                           select_options, options, history)
     return ScanResult(
         as_of=options.as_of,
         report=loaded.report,
@@ -222,24 +224,34 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
     )
 
 
-def _nightly_select(choose, scores: pd.DataFrame, orders: pd.DataFrame,  # type: ignore[no-untyped-def]
+def _nightly_select(choose, ranking, scores: pd.DataFrame, orders: pd.DataFrame,  # type: ignore[no-untyped-def]
                     select_options: SelectOptions, options: ScanOptions,
                     history: History) -> tuple[CallList, Night]:
     """Select with the cooldown and the control group (the rules are in winback.nightly).
 
-    Three selections: everyone callable (for the counts and the cooldown's candidates), the list
-    without the cooldown's customers (who would be called), and that list without the control group,
-    filled up from the next in line.
+    Everyone callable is ranked on positions (for the counts and the cooldown's candidates, with no
+    row formatted: they can be a million); then the list without the cooldown's customers (who would
+    be called), and that list without the control group, filled up from the next in line.
     """
     nightly = options.nightly or NightlyOptions()
-    everyone = choose(scores, replace(select_options, top=None, per_owner=None))
-    candidates = everyone.rows.set_index("customer_id")
+    everyone = ranking(replace(select_options, top=None, per_owner=None))
+    ids = scores.index
+    candidates = pd.DataFrame({  # as the call-list rows show them, which the state stores
+        "priority": scores["priority"].to_numpy(dtype=float)[everyone.order].round(2),
+        "segment": pd.Series(scores["segment"].to_numpy(dtype=object)[everyone.order], dtype="str").to_numpy(),
+    }, index=ids[everyone.order])
     cooled, relisted = cooldown(candidates, history.assignments, orders, options.as_of, nightly)
-    pool = scores.drop(index=cooled)
-    would = choose(pool, select_options)
+    del candidates
+    leave_out = np.zeros(len(scores), dtype=bool)
+    leave_out[_known(positions_of(cooled, ids))] = True
+    would = choose(select_options, leave_out)
     held = draw(would.rows["customer_id"].tolist(), options.as_of, nightly.control_share)
     control_rows = would.rows[held]
-    called = choose(pool.drop(index=control_rows["customer_id"]), select_options) if held.any() else would
+    if held.any():
+        leave_out[_known(positions_of(control_rows["customer_id"], ids))] = True
+        called = choose(select_options, leave_out)
+    else:
+        called = would
     call_list = replace(called, lapsed=everyone.lapsed, eligible=everyone.eligible,
                         not_targets=everyone.not_targets, value_at_risk=everyone.value_at_risk,
                         do_not_contact=everyone.do_not_contact, filtered_out=everyone.filtered_out)
@@ -248,7 +260,8 @@ def _nightly_select(choose, scores: pd.DataFrame, orders: pd.DataFrame,  # type:
         assignment_rows(called.rows, "called", called.rows["customer_id"].isin(would_ids).to_numpy()),
         assignment_rows(control_rows, "control", np.ones(len(control_rows), dtype=bool)),
     ], ignore_index=True)
-    lapsed = sorted(scores.index[scores["lapsed"].to_numpy(dtype=bool)].astype("str"))
+    lapsed_ids = ids[scores["lapsed"].to_numpy(dtype=bool)]
+    lapsed = lapsed_ids.astype("str").tolist() if strings_in_order(ids) else sorted(lapsed_ids.astype("str"))
     night = Night(
         options=nightly, cooldown=cooled, relisted=relisted,
         control=control_rows[["customer_id", "rank", "priority", "value_at_risk", "segment", "owner"]]
@@ -256,6 +269,10 @@ def _nightly_select(choose, scores: pd.DataFrame, orders: pd.DataFrame,  # type:
         assignments=assignments, diff=nightly_diff(lapsed, history, orders, options.as_of), lapsed=lapsed,
     )
     return call_list, night
+
+
+def _known(at: np.ndarray) -> np.ndarray:
+    return at[at >= 0]
 
 
 def input_dialect(result: ScanResult) -> CsvDialect:
