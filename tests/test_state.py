@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from winback.errors import ConfigError
-from winback.state import SCHEMA_VERSION, State
+from winback.state import MIGRATIONS, SCHEMA_VERSION, State
 
 NOW = datetime(2025, 12, 1, 6, 30, tzinfo=UTC)
 
@@ -36,6 +36,26 @@ def test_newer_schema_and_foreign_files_are_refused(tmp_path):
     (tmp_path / "x.db").write_text("not a database at all, just text" * 100)
     with pytest.raises(ConfigError, match="not a winback state database"):
         State(tmp_path / "x.db")
+
+
+def test_schema_1_lapsed_rows_become_one_snapshot_per_day(tmp_path):
+    db = sqlite3.connect(tmp_path / "old.db")
+    db.executescript("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);"
+                     + MIGRATIONS[0][1])
+    db.executemany("INSERT INTO lapsed VALUES (?, ?)", [("2025-12-01", "B"), ("2025-12-01", "A"),
+                                                        ("2025-12-01", "10"), ("2025-12-02", "C")])
+    db.commit()
+    db.close()
+    with State(tmp_path / "old.db") as st:
+        assert st.version() == SCHEMA_VERSION == 2
+        assert st.previous_lapsed(date(2025, 12, 2)) == (date(2025, 12, 1), ["10", "A", "B"])
+        assert st.previous_lapsed(date(2025, 12, 3)) == (date(2025, 12, 2), ["C"])
+        assert st.previous_lapsed(date(2025, 12, 1)) == (None, [])
+        run = st.start_run(as_of=date(2025, 12, 3), started_at=NOW, fingerprint="f", files=[], config_path=None,
+                           version="t")
+        with st.transaction():  # a night with nobody lapsed is a snapshot too
+            st.record_night(run, as_of=date(2025, 12, 3), assignments=rows(), lapsed=[], counts={}, finished_at=NOW)
+        assert st.previous_lapsed(date(2025, 12, 4)) == (date(2025, 12, 3), [])
 
 
 def test_same_day_replaces_and_failed_transaction_changes_nothing(tmp_path):

@@ -36,7 +36,7 @@ def sort_with_positions(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return key[positions], positions
 
 
-def strings_in_order(ids: pd.Index) -> bool:
+def strings_in_order(ids: pd.Index | pa.Array) -> bool:
     """Whether the ids (text) are in ascending code point order, checked in Arrow: pandas would build a
     Python string per id for ``is_monotonic_increasing``."""
     if len(ids) < 2:
@@ -45,18 +45,19 @@ def strings_in_order(ids: pd.Index) -> bool:
     return bool(pc.all(pc.less_equal(text.slice(0, len(text) - 1), text.slice(1))).as_py())
 
 
-def _text(ids: pd.Index | pd.Series | list[str]) -> pa.Array:
+def _text(ids: pd.Index | pd.Series | list[str] | pa.Array) -> pa.Array:
+    if isinstance(ids, (pa.Array, pa.ChunkedArray)):
+        return ids.cast(pa.large_string())
     values = ids.array if isinstance(ids, (pd.Index, pd.Series)) and ids.dtype != object else np.asarray(ids, dtype=object)
     return pa.array(values, type=pa.large_string()) if len(values) else pa.array([], type=pa.large_string())
 
 
-def positions_of(wanted: pd.Index | pd.Series | list[str], ids: pd.Index) -> np.ndarray:
-    """For each of ``wanted``, its position in ``ids`` (-1 when absent), by an Arrow hash lookup:
-    pandas would build a Python string per id of ``ids`` for its hash table."""
-    if not len(wanted):
-        return np.zeros(0, dtype=np.int64)
-    found = pc.index_in(_text(wanted), value_set=_text(ids))
-    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+def member_mask(ids: pd.Index | pd.Series | list[str] | pa.Array,
+                wanted: pd.Index | pd.Series | list[str] | pa.Array) -> np.ndarray:
+    """A flag per id of ``ids``: it is one of ``wanted`` (an Arrow hash of ``wanted``, usually the few)."""
+    if not len(ids) or not len(wanted):
+        return np.zeros(len(ids), dtype=bool)
+    return pc.is_in(_text(ids), value_set=_text(wanted)).to_numpy(zero_copy_only=False)
 
 
-__all__ = ["positions_of", "sort_with_positions", "strings_in_order"]
+__all__ = ["member_mask", "sort_with_positions", "strings_in_order"]

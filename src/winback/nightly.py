@@ -27,8 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from winback._sorting import positions_of
+from winback._sorting import member_mask, strings_in_order
 
 #: Priority at least this many times the priority when last listed is a material change.
 PRIORITY_RISE = 1.5
@@ -109,8 +111,10 @@ def changed_materially(now: pd.DataFrame, then: pd.DataFrame, orders: pd.DataFra
     rose = cur["priority"].to_numpy(dtype=float) >= PRIORITY_RISE * then["priority"].fillna(np.inf).to_numpy()
     sev_now = cur["segment"].map(SEGMENT_SEVERITY).fillna(0).to_numpy()
     sev_then = then["segment"].map(SEGMENT_SEVERITY).fillna(0).to_numpy()
-    refunds = orders[(orders["kind"] == "refund") & orders["customer_id"].isin(then.index)]
-    latest_refund = refunds.groupby("customer_id")["order_date"].max().reindex(then.index)
+    refund_lines = orders.loc[(orders["kind"] == "refund").to_numpy(dtype=bool), ["customer_id", "order_date"]]
+    refunds = refund_lines[member_mask(refund_lines["customer_id"], then.index)]
+    latest_refund = refunds["order_date"].groupby(refunds["customer_id"].astype("str").to_numpy()).max() \
+        .reindex(then.index)
     refunded = (latest_refund > then["list_date"]).to_numpy(dtype=bool)
     return pd.Series(rose | (sev_now > sev_then) | refunded, index=then.index)
 
@@ -121,9 +125,9 @@ def cooldown(candidates: pd.DataFrame, history: pd.DataFrame, orders: pd.DataFra
     if options.ignore_cooldown or options.cooldown_days <= 0 or history.empty:
         return [], []
     last = recent(history, as_of, options.cooldown_days)
-    at = positions_of(last.index, candidates.index)  # candidates can be a million: no pandas hash of them
-    last = last[at >= 0]
-    now = candidates.iloc[at[at >= 0]].set_axis(last.index)
+    # Candidates can be a million: pick the few with a recent assignment without a pandas hash of them.
+    now = candidates[member_mask(candidates.index, last.index)]
+    last = last.reindex(now.index)
     changed = changed_materially(now, last, orders) & (last["arm"] == "called")
     return sorted(last.index[~changed.to_numpy()]), sorted(last.index[changed.to_numpy()])
 
@@ -161,13 +165,20 @@ def nightly_diff(lapsed: list[str], history: History, orders: pd.DataFrame, as_o
     """Against the last run before tonight: who lapsed since, who bought again, who is still lapsed."""
     if history.previous_as_of is None:
         return NightlyDiff(None, [], [], [])
-    before = set(history.previous_lapsed)
-    now = set(lapsed)
+    before, now = _sorted_text(history.previous_lapsed), _sorted_text(lapsed)
     bought = orders[(orders["kind"] == "purchase") & (orders["order_date"] > pd.Timestamp(history.previous_as_of))
                     & (orders["order_date"] <= pd.Timestamp(as_of))]
-    came_back = before & set(bought["customer_id"].astype("str"))
-    return NightlyDiff(history.previous_as_of, sorted(now - before), sorted(came_back),
-                       sorted((before & now) - came_back))
+    # A million lapsed ids: set arithmetic in Arrow (hash lookups), results in sorted order.
+    came_back = member_mask(before, bought["customer_id"])
+    still = member_mask(before, now) & ~came_back
+    return NightlyDiff(history.previous_as_of, now.filter(pa.array(~member_mask(now, before))).to_pylist(),
+                       before.filter(pa.array(came_back)).to_pylist(), before.filter(pa.array(still)).to_pylist())
+
+
+def _sorted_text(ids: list[str]) -> pa.Array:
+    """Distinct ids in code point order, as Arrow text."""
+    text = pc.unique(pa.array(ids, type=pa.large_string()))
+    return text if strings_in_order(text) else text.take(pc.sort_indices(text))
 
 
 # --- outcomes ----------------------------------------------------------------------------------------

@@ -15,15 +15,15 @@ import pandas as pd
 
 from winback import __version__
 from winback._memory import release_memory
-from winback._sorting import positions_of, strings_in_order
+from winback._sorting import member_mask, strings_in_order
 from winback.calllist import CallList, SelectOptions, rank, select
 from winback.contacts import (
     CustomersFileInfo,
     Suppression,
     check_country,
     contacts_from_orders,
-    distinct_ids,
     default_country,
+    distinct_ids,
     merge_contacts,
     read_customers,
     read_suppression,
@@ -242,13 +242,12 @@ def _nightly_select(choose, ranking, scores: pd.DataFrame, orders: pd.DataFrame,
     }, index=ids[everyone.order])
     cooled, relisted = cooldown(candidates, history.assignments, orders, options.as_of, nightly)
     del candidates
-    leave_out = np.zeros(len(scores), dtype=bool)
-    leave_out[_known(positions_of(cooled, ids))] = True
+    leave_out = member_mask(ids, cooled)
     would = choose(select_options, leave_out)
     held = draw(would.rows["customer_id"].tolist(), options.as_of, nightly.control_share)
     control_rows = would.rows[held]
     if held.any():
-        leave_out[_known(positions_of(control_rows["customer_id"], ids))] = True
+        leave_out |= member_mask(ids, control_rows["customer_id"])
         called = choose(select_options, leave_out)
     else:
         called = would
@@ -269,10 +268,6 @@ def _nightly_select(choose, ranking, scores: pd.DataFrame, orders: pd.DataFrame,
         assignments=assignments, diff=nightly_diff(lapsed, history, orders, options.as_of), lapsed=lapsed,
     )
     return call_list, night
-
-
-def _known(at: np.ndarray) -> np.ndarray:
-    return at[at >= 0]
 
 
 def input_dialect(result: ScanResult) -> CsvDialect:

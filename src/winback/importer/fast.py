@@ -17,8 +17,8 @@ amount, duplicate order line) happen here, with the same rules and in the same o
 from __future__ import annotations
 
 import codecs
-from typing import NamedTuple
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
