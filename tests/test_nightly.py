@@ -62,7 +62,7 @@ def test_nightly_diff():
     past = History(history(), date(2025, 12, 1), ["A", "B", "C"])
     got = nightly_diff(["B", "C", "D"], past, orders(("C", "2025-12-05", "purchase", 10.0),
                                                      ("B", "2025-11-20", "purchase", 10.0)), AS_OF)
-    assert (got.newly_lapsed, got.came_back, got.still_lapsed) == (["D"], ["C"], ["B"])
+    assert (got.newly_lapsed.to_pylist(), got.came_back.to_pylist(), got.still_lapsed.to_pylist()) == (["D"], ["C"], ["B"])
     assert nightly_diff(["A"], History(history()), orders(), AS_OF).previous_as_of is None
 
 

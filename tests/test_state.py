@@ -14,6 +14,11 @@ from winback.state import MIGRATIONS, SCHEMA_VERSION, State
 NOW = datetime(2025, 12, 1, 6, 30, tzinfo=UTC)
 
 
+def _lapsed(st, before):
+    day, ids = st.previous_lapsed(before)
+    return day, ids.to_pylist()
+
+
 def rows(*ids, arm="called"):
     return pd.DataFrame({"customer_id": list(ids), "arm": arm, "rank": range(1, len(ids) + 1), "compared": 1,
                          "priority": 10.0, "value_at_risk": 5.0, "segment": "at risk", "owner": "A",
@@ -48,14 +53,14 @@ def test_schema_1_lapsed_rows_become_one_snapshot_per_day(tmp_path):
     db.close()
     with State(tmp_path / "old.db") as st:
         assert st.version() == SCHEMA_VERSION == 2
-        assert st.previous_lapsed(date(2025, 12, 2)) == (date(2025, 12, 1), ["10", "A", "B"])
-        assert st.previous_lapsed(date(2025, 12, 3)) == (date(2025, 12, 2), ["C"])
-        assert st.previous_lapsed(date(2025, 12, 1)) == (None, [])
+        assert _lapsed(st, date(2025, 12, 2)) == (date(2025, 12, 1), ["10", "A", "B"])
+        assert _lapsed(st, date(2025, 12, 3)) == (date(2025, 12, 2), ["C"])
+        assert _lapsed(st, date(2025, 12, 1)) == (None, [])
         run = st.start_run(as_of=date(2025, 12, 3), started_at=NOW, fingerprint="f", files=[], config_path=None,
                            version="t")
         with st.transaction():  # a night with nobody lapsed is a snapshot too
             st.record_night(run, as_of=date(2025, 12, 3), assignments=rows(), lapsed=[], counts={}, finished_at=NOW)
-        assert st.previous_lapsed(date(2025, 12, 4)) == (date(2025, 12, 3), [])
+        assert _lapsed(st, date(2025, 12, 4)) == (date(2025, 12, 3), [])
 
 
 def test_same_day_replaces_and_failed_transaction_changes_nothing(tmp_path):
@@ -76,7 +81,7 @@ def test_same_day_replaces_and_failed_transaction_changes_nothing(tmp_path):
                             finished_at=NOW)
             raise RuntimeError("killed")
         assert len(st.assignments()) == 3
-        assert st.previous_lapsed(date(2025, 12, 3)) == (day, ["A", "C", "D"])
+        assert _lapsed(st, date(2025, 12, 3)) == (day, ["A", "C", "D"])
         st.fail_run(run, exit_code=4, finished_at=NOW)
         assert st.runs()["status"].tolist() == ["ok", "ok", "failed"]
         assert st.latest_listing("C", date(2025, 12, 5)) == day

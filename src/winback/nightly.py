@@ -52,20 +52,23 @@ class History:
 
     assignments: pd.DataFrame  # winback.state.ASSIGNMENT_COLUMNS, list dates before the as-of date
     previous_as_of: date | None = None
-    previous_lapsed: list[str] = field(default_factory=list)
+    previous_lapsed: Sequence[str] | pa.Array = field(default_factory=list)  # the ids, any order
 
 
 @dataclass
 class NightlyDiff:
+    """Customer ids in code point order, as Arrow text: a million lapsed customers as Python strings
+    would cost hundreds of megabytes."""
+
     previous_as_of: date | None
-    newly_lapsed: list[str]
-    came_back: list[str]
-    still_lapsed: list[str]
+    newly_lapsed: pa.Array
+    came_back: pa.Array
+    still_lapsed: pa.Array
 
     def to_dict(self) -> dict:
         return {
             "previous_as_of": None if self.previous_as_of is None else self.previous_as_of.isoformat(),
-            **{name: {"count": len(ids), "customer_ids": ids} for name, ids in
+            **{name: {"count": len(ids), "customer_ids": ids.to_pylist()} for name, ids in
                (("newly_lapsed", self.newly_lapsed), ("came_back", self.came_back),
                 ("still_lapsed", self.still_lapsed))},
         }
@@ -81,7 +84,7 @@ class Night:
     control: pd.DataFrame  # held out: customer_id, rank (would-be), priority, value_at_risk, segment, owner
     assignments: pd.DataFrame  # called and control rows for the state (winback.state.ASSIGNMENT_COLUMNS)
     diff: NightlyDiff
-    lapsed: list[str]  # everyone lapsed tonight (for tomorrow's diff)
+    lapsed: pa.Array  # everyone lapsed tonight, in code point order (for tomorrow's diff)
 
     def to_dict(self) -> dict:
         return {
@@ -161,24 +164,31 @@ def assignment_rows(rows: pd.DataFrame, arm: str, compared: np.ndarray) -> pd.Da
 
 # --- nightly diff ------------------------------------------------------------------------------------
 
-def nightly_diff(lapsed: list[str], history: History, orders: pd.DataFrame, as_of: date) -> NightlyDiff:
+def nightly_diff(lapsed: Sequence[str] | pa.Array, history: History, orders: pd.DataFrame,
+                 as_of: date) -> NightlyDiff:
     """Against the last run before tonight: who lapsed since, who bought again, who is still lapsed."""
     if history.previous_as_of is None:
-        return NightlyDiff(None, [], [], [])
+        none = pa.array([], type=pa.large_string())
+        return NightlyDiff(None, none, none, none)
     before, now = _sorted_text(history.previous_lapsed), _sorted_text(lapsed)
     bought = orders[(orders["kind"] == "purchase") & (orders["order_date"] > pd.Timestamp(history.previous_as_of))
                     & (orders["order_date"] <= pd.Timestamp(as_of))]
     # A million lapsed ids: set arithmetic in Arrow (hash lookups), results in sorted order.
     came_back = member_mask(before, bought["customer_id"])
     still = member_mask(before, now) & ~came_back
-    return NightlyDiff(history.previous_as_of, now.filter(pa.array(~member_mask(now, before))).to_pylist(),
-                       before.filter(pa.array(came_back)).to_pylist(), before.filter(pa.array(still)).to_pylist())
+    return NightlyDiff(history.previous_as_of, now.filter(pa.array(~member_mask(now, before))),
+                       before.filter(pa.array(came_back)), before.filter(pa.array(still)))
 
 
-def _sorted_text(ids: list[str]) -> pa.Array:
+def _sorted_text(ids: Sequence[str] | pa.Array) -> pa.Array:
     """Distinct ids in code point order, as Arrow text."""
-    text = pc.unique(pa.array(ids, type=pa.large_string()))
-    return text if strings_in_order(text) else text.take(pc.sort_indices(text))
+    text = ids.cast(pa.large_string()) if isinstance(ids, pa.Array) else pa.array(ids, type=pa.large_string())
+    if not strings_in_order(text):
+        text = pc.unique(text)
+        text = text.take(pc.sort_indices(text))
+    elif len(text) > 1 and not pc.all(pc.not_equal(text.slice(0, len(text) - 1), text.slice(1))).as_py():
+        text = pc.unique(text)  # in order with repeats: unique keeps the order
+    return text
 
 
 # --- outcomes ----------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from winback import __version__
 from winback._memory import release_memory
@@ -259,8 +261,10 @@ def _nightly_select(choose, ranking, scores: pd.DataFrame, orders: pd.DataFrame,
         assignment_rows(called.rows, "called", called.rows["customer_id"].isin(would_ids).to_numpy()),
         assignment_rows(control_rows, "control", np.ones(len(control_rows), dtype=bool)),
     ], ignore_index=True)
-    lapsed_ids = ids[scores["lapsed"].to_numpy(dtype=bool)]
-    lapsed = lapsed_ids.astype("str").tolist() if strings_in_order(ids) else sorted(lapsed_ids.astype("str"))
+    lapsed = pa.array(ids.array if ids.dtype != object else np.asarray(ids, dtype=object), type=pa.large_string()) \
+        .filter(pa.array(scores["lapsed"].to_numpy(dtype=bool)))
+    if not strings_in_order(lapsed):
+        lapsed = lapsed.take(pc.sort_indices(lapsed))
     night = Night(
         options=nightly, cooldown=cooled, relisted=relisted,
         control=control_rows[["customer_id", "rank", "priority", "value_at_risk", "segment", "owner"]]

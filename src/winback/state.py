@@ -37,8 +37,8 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from winback._sorting import strings_in_order
 from winback.errors import ConfigError, OutputError
 
 SCHEMA_VERSION = 2
@@ -193,7 +193,7 @@ class State:
             self.db.execute("UPDATE runs SET status = 'failed', exit_code = ?, finished_at = ? WHERE id = ?",
                             (exit_code, finished_at.isoformat(timespec="seconds"), run_id))
 
-    def record_night(self, run_id: int, *, as_of: date, assignments: pd.DataFrame, lapsed: list[str],
+    def record_night(self, run_id: int, *, as_of: date, assignments: pd.DataFrame, lapsed: list[str] | pa.Array,
                      counts: dict[str, int], finished_at: datetime) -> None:
         """Inside a :meth:`transaction`: the night's lists, lapsed customers and counts; run ``ok``."""
         day = as_of.isoformat()
@@ -204,10 +204,17 @@ class State:
             "value_at_risk, segment, owner, last_order) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(day, str(r[0]), run_id, r[1], int(r[2]), int(r[3]), _num(r[4]), _num(r[5]), r[6], r[7], r[8])
              for r in rows.itertuples(index=False)])
-        if any("\n" in c for c in lapsed):  # the importer folds whitespace in ids: never expected
+        ids = lapsed.cast(pa.large_string()) if isinstance(lapsed, pa.Array) else pa.array(lapsed, pa.large_string())
+        if len(ids) and pc.any(pc.match_substring(ids, "\n")).as_py():  # the importer folds whitespace in ids
             raise ValueError("a customer id contains a line break")
-        self.db.execute("INSERT OR REPLACE INTO lapsed_snapshots VALUES (?, ?, ?)",
-                        (day, len(lapsed), "\n".join(lapsed)))
+        if not len(ids):
+            joined = ""
+        elif pc.sum(pc.binary_length(ids)).as_py() + len(ids) < 2**31 - 1:  # one Arrow join, no str per id
+            one_list = pa.ListArray.from_arrays(pa.array([0, len(ids)], pa.int32()), ids.cast(pa.string()))
+            joined = pc.binary_join(one_list, "\n")[0].as_py()
+        else:  # pragma: no cover - over 2 GB of ids
+            joined = "\n".join(ids.to_pylist())
+        self.db.execute("INSERT OR REPLACE INTO lapsed_snapshots VALUES (?, ?, ?)", (day, len(ids), joined))
         self.db.execute(
             "DELETE FROM lapsed_snapshots WHERE as_of NOT IN (SELECT as_of FROM lapsed_snapshots ORDER BY as_of "
             "DESC LIMIT ?)", (KEEP_LAPSED_SNAPSHOTS,))
@@ -243,14 +250,17 @@ class State:
             frame[col] = pd.to_datetime(frame[col], format="%Y-%m-%d")
         return frame
 
-    def previous_lapsed(self, before: date) -> tuple[date | None, list[str]]:
-        """The latest lapsed snapshot dated before ``before``: its date and customer ids (sorted)."""
+    def previous_lapsed(self, before: date) -> tuple[date | None, pa.Array]:
+        """The latest lapsed snapshot dated before ``before``: its date and customer ids (Arrow text,
+        in the order stored: sorted)."""
         row = self.db.execute("SELECT as_of, customer_ids FROM lapsed_snapshots WHERE as_of < ? ORDER BY as_of "
                               "DESC LIMIT 1", (before.isoformat(),)).fetchone()
         if not row:
-            return None, []
-        ids = row[1].split("\n") if row[1] else []
-        return date.fromisoformat(row[0]), ids if strings_in_order(pa.array(ids, pa.large_string())) else sorted(ids)
+            return None, pa.array([], type=pa.large_string())
+        if not row[1]:
+            return date.fromisoformat(row[0]), pa.array([], type=pa.large_string())
+        ids = pc.split_pattern(pa.array([row[1]], type=pa.large_string()), "\n").flatten()
+        return date.fromisoformat(row[0]), ids
 
     # --- contact results ----------------------------------------------------------------------------
 

@@ -127,8 +127,8 @@ def nightly_lines(result: ScanResult, state_label: str | None) -> list[str]:
     else:
         lines.append(f"Since the last run ({diff.previous_as_of}): {_n(len(diff.newly_lapsed))} newly lapsed, "
                      f"{_n(len(diff.came_back))} came back, {_n(len(diff.still_lapsed))} still lapsed.")
-        if diff.came_back:
-            shown = ", ".join(diff.came_back[:10])
+        if len(diff.came_back):
+            shown = ", ".join(diff.came_back[:10].to_pylist())
             lines.append(f"  came back: {shown}" + (f" and {len(diff.came_back) - 10} more" if len(diff.came_back) > 10
                                                      else ""))
     if state_label:

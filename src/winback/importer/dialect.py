@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from winback.errors import InputDataError
-from winback.importer.roles import ROLES, _NORMALIZED, _score, normalize
+from winback.importer.roles import _NORMALIZED, ROLES, _score, normalize
 from winback.importer.source import Grid
 
 CANDIDATES = (";", ",", "\t", "|")

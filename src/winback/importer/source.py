@@ -12,8 +12,8 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
-import sys
 import re
+import sys
 import unicodedata
 import zipfile
 import zlib

@@ -20,7 +20,13 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from winback.errors import ModelFitError
-from winback.models._optim import check_rfm, collapse, given_alive_quadrature, minimise_log_params, require_fit
+from winback.models._optim import (
+    check_rfm,
+    collapse,
+    given_alive_quadrature,
+    minimise_log_params,
+    require_fit,
+)
 
 __all__ = ["BetaGeoModel", "SimulatedRFM", "bgnbd_log_likelihood", "simulate_bgnbd",
            "simulate_bgnbd_with_holdout"]
