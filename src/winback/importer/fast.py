@@ -64,7 +64,10 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
     wanted = sorted(set(roles.values()) | set(range(len(headers), n_fields)))
     with ThreadPoolExecutor(1) as pool:  # the line scan runs while Arrow parses
         scan = pool.submit(_one_record_per_line, path)
-        table = _read_columns(path, delimiter, n_fields, wanted)
+        # Dates and money columns (each read for one role only) come dictionary-encoded.
+        coded = {roles[r] for r in ("order_date", *_load.MONEY_ROLES)
+                 if r in roles and list(roles.values()).count(roles[r]) == 1}
+        table = _read_columns(path, delimiter, n_fields, wanted, coded)
         plain, lines = scan.result()
     if table is None:
         return None
@@ -139,8 +142,12 @@ def _layout(path: str, name: str) -> tuple[list[str], str, int, str] | None:
     return table.headers, rows.delimiter, int(rows.field_counts[0]), encoding
 
 
-def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int]) -> pa.Table | None:
+def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int],
+                  dictionary: set[int]) -> pa.Table | None:
+    """The wanted columns as text; those in ``dictionary`` (dates and amounts repeat a lot) dictionary-
+    encoded as Arrow parses them, so the checks and conversions run once per distinct value."""
     names = [f"c{i}" for i in range(n_fields)]
+    text, coded = pa.string(), pa.dictionary(pa.int32(), pa.string())
     try:
         return pacsv.read_csv(
             path,
@@ -152,7 +159,7 @@ def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int]) -
                                              newlines_in_values=False, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
                 include_columns=[names[i] for i in wanted],
-                column_types={names[i]: pa.string() for i in wanted},
+                column_types={names[i]: coded if i in dictionary else text for i in wanted},
                 strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[],
             ),
         )
@@ -194,12 +201,21 @@ def _one_record_per_line(path: str) -> tuple[bool, int]:
 
 def _distinct(values: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
     """(code per row, stripped distinct values in order of first appearance)."""
-    encoded = pc.dictionary_encode(values.combine_chunks() if values.num_chunks != 1 else values.chunk(0))
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    codes = encoded.indices.to_numpy(zero_copy_only=False)  # int32
-    uniques = pd.Series(encoded.dictionary.to_pandas(), dtype="str").str.strip()
-    return codes, uniques
+    codes, distinct = _dictionary(values)
+    return codes, pd.Series(distinct.to_pandas(), dtype="str").str.strip()
+
+
+def _dictionary(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """(int32 code per row, distinct values in order of first appearance) of a text column, or of one
+    Arrow dictionary-encoded while parsing (its blocks' dictionaries unified)."""
+    if pa.types.is_dictionary(values.type):
+        encoded = values.unify_dictionaries().combine_chunks() if values.num_chunks else \
+            pa.array([], type=values.type)
+    else:
+        encoded = pc.dictionary_encode(values.combine_chunks() if values.num_chunks != 1 else values.chunk(0))
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary
 
 
 def _customer_ids(values: pa.ChunkedArray, header: str,
@@ -257,25 +273,30 @@ def _money(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list
            info: _load.SourceInfo) -> tuple[dict[str, np.ndarray], str | None]:
     """The money columns per row: plain numbers are cast in Arrow, the rest cleaned per distinct value."""
     cleaned: dict[str, tuple[pd.Series, pd.Series]] = {}
-    plain: dict[str, pa.ChunkedArray] = {}
+    plain: dict[str, tuple[np.ndarray | None, pa.Array | pa.ChunkedArray]] = {}
     codes: dict[str, np.ndarray] = {}
     currency = None
     for role in _load.MONEY_ROLES:
         if role not in roles:
             continue
         values = col[roles[role]]
-        if len(values) and pc.all(pc.match_substring_regex(values, _PLAIN_NUMBER)).as_py():
+        # A dictionary-encoded column is checked per distinct value (every one occurs in some row).
+        row_codes, texts = _dictionary(values) if pa.types.is_dictionary(values.type) else (None, values)
+        if len(values) and pc.all(pc.match_substring_regex(texts, _PLAIN_NUMBER)).as_py():
             # What clean_amounts() and decide_decimal() make of such a column, without the per-value work.
-            plain[role] = values
+            plain[role] = (row_codes, texts)
             # Cell shapes -?D+(.D+)? (ASCII): where the point is and how many digits follow it.
-            point = pc.find_substring(values, ".").to_numpy()
-            decimals = np.where(point >= 0, pc.binary_length(values).to_numpy() - point - 1, 0)
-            whole = point - pc.starts_with(values, "-").to_numpy(zero_copy_only=False)
+            point = pc.find_substring(texts, ".").to_numpy()
+            decimals = np.where(point >= 0, pc.binary_length(texts).to_numpy() - point - 1, 0)
+            whole = point - pc.starts_with(texts, "-").to_numpy(zero_copy_only=False)
             proves_point = bool(((decimals == 1) | (decimals == 2) | (decimals >= 4)).any())
-            ambiguous_at = np.flatnonzero((decimals == 3) & (whole >= 1) & (whole <= 3))
+            ambiguous = (decimals == 3) & (whole >= 1) & (whole <= 3)
+            first = -1  # the value of the first ambiguous *row*, as the thorough reader reports it
+            if not proves_point and ambiguous.any():
+                at = np.flatnonzero(ambiguous if row_codes is None else ambiguous[row_codes])[0]
+                first = int(at if row_codes is None else row_codes[at])
             # A stand-in with the same decision and the same first ambiguous value.
-            sample = "1.5" if proves_point else (values[int(ambiguous_at[0])].as_py().lstrip("-")
-                                                 if len(ambiguous_at) else "1")
+            sample = "1.5" if proves_point else (texts[first].as_py().lstrip("-") if first >= 0 else "1")
             cleaned[role] = (pd.Series([sample], dtype="str"), pd.Series([False]))
         else:
             codes[role], uniques = _distinct(values)
@@ -286,10 +307,11 @@ def _money(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list
     money = {}
     for role, numbers in decided.items():
         if role in plain:
-            values = plain[role]
+            row_codes, texts = plain[role]
             if info.formats[role].startswith("decimal comma"):  # --decimal , on plain numbers: the point is a thousands separator
-                values = pc.replace_substring(values, ".", "")
-            money[role] = pc.cast(values, pa.float64()).to_numpy().astype("float64", copy=False)
+                texts = pc.replace_substring(texts, ".", "")
+            numbers = pc.cast(texts, pa.float64()).to_numpy().astype("float64", copy=False)
+            money[role] = numbers if row_codes is None else numbers[row_codes]
         else:
             money[role] = numbers.to_numpy(dtype="float64")[codes[role]]
     return money, currency
