@@ -4,8 +4,10 @@
         [--lifetimes-python /tmp/ltvenv/bin/python]
 
 Make the files with benchmarks/generate_orders.py (1,000,000 and 3,600,000 customers). Everything
-runs in one go on one machine, so the ratios compare like with like; peak memory is the maximum
-resident set of the `winback scan` process (getrusage of the child). Prints a Markdown table.
+runs in one go on one machine, interleaved and repeated (--repeat, median and range reported), so the
+ratios compare like with like on a machine whose speed drifts; peak memory is the maximum resident set
+of the `winback scan` process (getrusage of the child). Also times two nights of the nightly job
+(`winback scan --state`) on the large file. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 AS_OF = "2025-01-01"
@@ -64,10 +65,10 @@ tx = pd.read_csv(sys.argv[1], usecols=["customer_id", "order_date", "amount"], d
 tx = tx[tx["amount"] > 0]
 data = summary_data_from_transaction_data(tx, "customer_id", "order_date", monetary_value_col="amount",
                                           observation_period_end=sys.argv[2])
-# penalizer 0.001: with 0, BetaGeoFitter stops with ConvergenceError on the generated files
-bgf = BetaGeoFitter(penalizer_coef=0.001).fit(data["frequency"], data["recency"], data["T"])
+# plain maximum likelihood (penalizer 0), as winback fits first
+bgf = BetaGeoFitter(penalizer_coef=0.0).fit(data["frequency"], data["recency"], data["T"])
 repeat = data[(data["frequency"] > 0) & (data["monetary_value"] > 0)]
-ggf = GammaGammaFitter(penalizer_coef=0.001).fit(repeat["frequency"], repeat["monetary_value"])
+ggf = GammaGammaFitter(penalizer_coef=0.0).fit(repeat["frequency"], repeat["monetary_value"])
 bgf.conditional_probability_alive(data["frequency"], data["recency"], data["T"])
 ggf.conditional_expected_average_profit(data["frequency"], data["monetary_value"])
 print(time.perf_counter() - s)
@@ -79,16 +80,25 @@ def _python(code: str, *args: str, python: str = sys.executable) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def time_scan(path: str, out_dir: str) -> tuple[float, float]:
-    """Seconds and peak MB of `winback scan` on one file (its own process)."""
+def time_scan(path: str, out_dir: str, *extra: str, as_of: str = AS_OF) -> dict[str, float]:
+    """Wall, user and system seconds and peak MB of one `winback scan` process."""
     winback = str(Path(sys.executable).with_name("winback"))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    subprocess.run([winback, "scan", path, "--as-of", AS_OF, "--out", str(Path(out_dir) / "calls.csv"),
-                    "--quiet"], check=True)
-    elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(peak, before) / 1024
+    script = ("import resource, subprocess, sys, time; s = time.perf_counter(); "
+              "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); w = time.perf_counter() - s; "
+              "r = resource.getrusage(resource.RUSAGE_CHILDREN); "
+              "print(w, r.ru_utime, r.ru_stime, r.ru_maxrss / 1024)")
+    line = _python(script, winback, "scan", path, "--as-of", as_of, "--out", str(Path(out_dir) / "calls.csv"),
+                   "--quiet", *extra)
+    wall, user, system, peak = (float(v) for v in line.split())
+    return {"wall": wall, "user": user, "sys": system, "peak": peak}
+
+
+def _span(values: list[float], unit: str = " s", digits: int = 2) -> str:
+    """Median, and the range over the repeats."""
+    mid = statistics.median(values)
+    if len(values) == 1:
+        return f"{mid:,.{digits}f}{unit}"
+    return f"{mid:,.{digits}f}{unit} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
 
 
 def main() -> None:
@@ -96,37 +106,59 @@ def main() -> None:
     parser.add_argument("--small", required=True, help="the ~3M-order file (lifetimes comparison)")
     parser.add_argument("--large", required=True, help="the ~10M-order file (DuckDB and memory)")
     parser.add_argument("--lifetimes-python", help="python of a venv with lifetimes installed")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each timed command (median reported)")
     args = parser.parse_args()
     import json
 
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, path in (("small", args.small), ("large", args.large)):
-            stages = json.loads(_python(_STAGES, path, AS_OF))
-            scan_s, peak = time_scan(path, tmp)
-            rows.append((label, path, stages, scan_s, peak))
-    duck_s = float(_python(_DUCKDB, args.large))
-    life_s = float(_python(_LIFETIMES, args.small, AS_OF, python=args.lifetimes_python)) \
-        if args.lifetimes_python else float("nan")
-    (_, _, small_stages, small_scan, _), (_, _, large_stages, large_scan, large_peak) = rows
+    stages = {label: json.loads(_python(_STAGES, path, AS_OF)) for label, path in
+              (("small", args.small), ("large", args.large))}
+    runs: dict[str, list] = {k: [] for k in ("small", "large", "duckdb", "lifetimes", "night1", "night2")}
+    next_day = (date.fromisoformat(AS_OF) + timedelta(days=1)).isoformat()
+    for _ in range(args.repeat):  # interleaved, so that the machine's drift hits every command alike
+        with tempfile.TemporaryDirectory() as tmp:
+            runs["small"].append(time_scan(args.small, tmp))
+            runs["large"].append(time_scan(args.large, tmp))
+            runs["duckdb"].append(float(_python(_DUCKDB, args.large)))
+            if args.lifetimes_python:
+                runs["lifetimes"].append(float(_python(_LIFETIMES, args.small, AS_OF,
+                                                       python=args.lifetimes_python)))
+            state = str(Path(tmp) / "state.db")  # two nights of the nightly job: cooldown, control, diff
+            runs["night1"].append(time_scan(args.large, tmp, "--state", state))
+            runs["night2"].append(time_scan(args.large, tmp, "--state", state, as_of=next_day))
+
+    def col(name: str, key: str) -> list[float]:
+        return [r[key] for r in runs[name]]
+
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{date.today().isoformat()}")
+          f"{date.today().isoformat()}; {args.repeat} interleaved runs, median (min-max)")
     print()
-    print("| file | orders | customers | " + " | ".join(k for k in large_stages if k not in
-          ("customers", "orders", "peak_mb")) + " | `winback scan` | peak MB |")
-    print("|---" * (len(large_stages) + 2) + "|")
-    for label, path, stages, scan_s, peak in rows:
-        cells = [f"{v:.2f} s" for k, v in stages.items() if k not in ("customers", "orders", "peak_mb")]
-        print(f"| {label} | {stages['orders']:,} | {stages['customers']:,} | " + " | ".join(cells)
-              + f" | {scan_s:.2f} s | {peak:,.0f} |")
+    keys = [k for k in stages["large"] if k not in ("customers", "orders", "peak_mb")]
+    print("| file | orders | customers | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 3) + "|")
+    for label, st in stages.items():
+        print(f"| {label} | {st['orders']:,} | {st['customers']:,} | "
+              + " | ".join(f"{st[k]:.2f} s" for k in keys) + " |")
     print()
-    print("| comparison | winback | other | ratio | target |")
+    print("| command | wall | user | system | peak MB |")
     print("|---|---|---|---|---|")
-    print(f"| scan 10M vs DuckDB read + min/max/count/sum | {large_scan:.2f} s | {duck_s:.2f} s | "
-          f"{large_scan / duck_s:.2f}x DuckDB's time | <= 1.0x |")
-    print(f"| scan 3M vs lifetimes pipeline | {small_scan:.2f} s | {life_s:.2f} s | "
-          f"{life_s / small_scan:.1f}x faster | >= 15x |")
-    print(f"| peak memory, scan 10M | {large_peak:,.0f} MB | | | < 2,500 MB |")
+    for name, label in (("small", "`winback scan` small"), ("large", "`winback scan` large"),
+                        ("night1", "`winback scan --state` large, first night"),
+                        ("night2", "`winback scan --state` large, next night")):
+        print(f"| {label} | {_span(col(name, 'wall'))} | {_span(col(name, 'user'))} | {_span(col(name, 'sys'))} | "
+              f"{_span(col(name, 'peak'), '', 0)} |")
+    print(f"| DuckDB, large (in process, 2 threads) | {_span(runs['duckdb'])} | | | |")
+    if runs["lifetimes"]:
+        print(f"| lifetimes pipeline, small (in process) | {_span(runs['lifetimes'])} | | | |")
+    large, duck = statistics.median(col("large", "wall")), statistics.median(runs["duckdb"])
+    small = statistics.median(col("small", "wall"))
+    life = statistics.median(runs["lifetimes"]) if runs["lifetimes"] else float("nan")
+    print()
+    print("| target | winback | other | ratio | target |")
+    print("|---|---|---|---|---|")
+    print(f"| scan 10M vs DuckDB read + min/max/count/sum | {large:.2f} s | {duck:.2f} s | "
+          f"{large / duck:.2f}x DuckDB's time | <= 1.0x |")
+    print(f"| scan 3M vs lifetimes pipeline | {small:.2f} s | {life:.2f} s | {life / small:.1f}x faster | >= 15x |")
+    print(f"| peak memory, scan 10M | {max(col('large', 'peak')):,.0f} MB (highest run) | | | < 2,500 MB |")
 
 
 if __name__ == "__main__":
