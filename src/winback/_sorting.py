@@ -13,11 +13,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-def sort_with_positions(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sort_with_positions(key: np.ndarray, *, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(the keys sorted, each sorted key's position in ``key``), ties in their original order.
 
     ``key`` holds integers. When they are non-negative and small enough to share 63 bits with a
     position, one value sort of ``key << bits | position`` does it; otherwise a stable argsort.
+    ``overwrite``: ``key`` (int64) is the caller's scratch: it is packed and sorted in place (no copy
+    of ten million keys) and becomes the first result.
     """
     key = np.asarray(key)
     n = len(key)
@@ -25,7 +27,8 @@ def sort_with_positions(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return key.astype(np.int64), np.zeros(0, dtype=np.int64)
     bits = max(int(n - 1).bit_length(), 1)
     if int(key.min()) >= 0 and int(key.max()).bit_length() + bits <= 63:
-        packed = key.astype(np.int64)  # a copy: the caller's keys are left alone
+        in_place = overwrite and key.dtype == np.int64 and key.flags.writeable and key.flags.c_contiguous
+        packed = key if in_place else key.astype(np.int64)  # else a copy: the caller's keys are left alone
         packed <<= bits
         packed |= np.arange(n, dtype=np.int64)
         packed.sort()

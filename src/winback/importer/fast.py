@@ -256,7 +256,7 @@ def _digit_ids(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, bool]:
         key = key * 32
     key += length
     del length
-    ordered, order = sort_with_positions(key)
+    ordered, order = sort_with_positions(key, overwrite=True)
     del key
     new = np.empty(len(ordered), dtype=bool)
     new[0] = True

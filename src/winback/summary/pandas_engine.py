@@ -75,7 +75,7 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     key = codes[purchase].astype(np.int64)
     key *= span
     key += day[purchase] - first_day_all
-    key, order = sort_with_positions(key)
+    key, order = sort_with_positions(key, overwrite=True)
     starts_occ = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
     gross_occ = np.add.reduceat(amount[purchase][order], starts_occ) if len(key) else np.zeros(0)
     del order
