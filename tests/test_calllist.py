@@ -186,3 +186,23 @@ def test_invariants(customers, cap):
     assert sum(len(p) for p in result.by_owner().values()) == len(rows)
     orphaned = rows["note"].str.contains("orphaned").to_numpy()
     assert not (orphaned[1:] & ~orphaned[:-1]).any()  # orphaned rows all come first
+
+
+def test_leave_out_lists_as_if_those_rows_were_gone_and_rank_formats_nothing():
+    import numpy as np
+
+    from winback.calllist import rank
+
+    scores = scores_frame([{"customer_id": c, "priority": p, "owner": o} for c, p, o in
+                           (("a", 5.0, "X"), ("b", 9.0, "X"), ("c", 7.0, "Y"), ("d", 1.0, "X"))])
+    leave = np.array([False, True, False, False])
+    options = dict(per_owner=1)
+    kept = select(
+        scores, ORDERS, SelectOptions(top=None, **options), currency="TRY", has_amount=True, has_margin=True,
+        median_second_days=30.0, leave_out=leave)
+    dropped = run(scores.drop(index="b"), **options)
+    pd.testing.assert_frame_equal(kept.rows, dropped.rows)
+    assert kept.rows["customer_id"].tolist() == ["c", "a"] and kept.over_owner_cap == 1
+    assert kept.lapsed == 4 and kept.eligible == 4  # left-out customers still count as lapsed
+    ranking = rank(scores, SelectOptions(top=2))
+    assert scores.index[ranking.order].tolist() == ["b", "c", "a", "d"]  # --top is for select()

@@ -1,0 +1,49 @@
+"""The array helpers behind the ten-million-row paths: packed sorts, Arrow lookups of ids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from winback._sorting import member_mask, sort_with_positions, strings_in_order
+
+
+@pytest.mark.parametrize("high", [50, 2**40, 2**62])  # packed into 63 bits, and too wide to pack (argsort)
+def test_sort_with_positions_is_a_stable_sort(high):
+    key = np.random.default_rng(3).integers(0, high, 5_000)
+    key[::7] = key[0]  # ties keep their order
+    ordered, positions = sort_with_positions(key)
+    expected = np.argsort(key, kind="stable")
+    assert np.array_equal(positions, expected)
+    assert np.array_equal(ordered, key[expected])
+
+
+def test_sort_with_positions_in_place_and_left_alone():
+    key = np.array([5, 1, 5, 0], dtype=np.int64)
+    kept = key.copy()
+    sort_with_positions(key)
+    assert np.array_equal(key, kept)  # the caller's keys are not touched by default
+    ordered, positions = sort_with_positions(key, overwrite=True)
+    assert ordered.tolist() == [0, 1, 5, 5] and positions.tolist() == [3, 1, 0, 2]
+    assert np.shares_memory(ordered, key)
+    negative = np.array([3, -1, 2])
+    assert sort_with_positions(negative)[1].tolist() == [1, 2, 0]
+    assert [len(a) for a in sort_with_positions(np.zeros(0, dtype=np.int64))] == [0, 0]
+
+
+def test_strings_in_order_is_code_point_order():
+    assert strings_in_order(pd.Index(["1", "10", "9", "A", "a", "ç"], dtype="str"))
+    assert not strings_in_order(pd.Index(["9", "10"], dtype="str"))
+    assert strings_in_order(pd.Index(["b", "b"], dtype=object)) and strings_in_order(pd.Index([], dtype="str"))
+    assert not strings_in_order(pa.array(["b", "a"]))
+
+
+def test_member_mask_on_text_categoricals_and_arrow():
+    ids = pd.Index(["00042", "042", "A-1", "ç"], dtype="str")
+    assert member_mask(ids, ["042", "ç", "zz"]).tolist() == [False, True, False, True]
+    cats = pd.Series(pd.Categorical(["b", "a", "b"]))
+    assert member_mask(cats, pd.Index(["b"])).tolist() == [True, False, True]
+    assert member_mask(pa.array(["x", "y"]), pa.array(["y"])).tolist() == [False, True]
+    assert member_mask(ids, []).tolist() == [False] * 4
