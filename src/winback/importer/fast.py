@@ -42,8 +42,6 @@ HEAD_LINES = 2_000
 _SCAN_CHUNK = 16 << 20
 #: Money cells that need no cleaning: digits, an optional decimal point, an optional leading minus.
 _PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
-#: Customer ids of ASCII digits only: no whitespace, letters or Excel exponent, so no id check applies.
-_DIGITS = r"^[0-9]{1,17}$"
 
 
 def read_fast(path: str, name: str, options: _load.ImportOptions,
@@ -228,7 +226,9 @@ def _customer_ids(values: pa.ChunkedArray, header: str,
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.int64), pa.array([], type=pa.large_string()), True
-    if pc.all(pc.match_substring_regex(values, _DIGITS)).as_py():
+    # ASCII digits only (no sign, space, letter or Excel exponent), 1-17 of them: ascii_is_decimal is
+    # false for "" and for non-ASCII digits, and ten times faster than a regular expression.
+    if pc.all(pc.ascii_is_decimal(values)).as_py() and pc.max(pc.binary_length(values)).as_py() <= 17:
         if header.strip().casefold().isdigit() and pc.any(pc.equal(values, header.strip())).as_py():
             return None
         return _digit_ids(values)
@@ -367,7 +367,7 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
         drop("invalid amount", np.isnan(money["amount"]))
 
     ids = pd.Series(distinct_ids.to_pandas(), dtype="str")
-    if pc.any(pc.match_substring_regex(distinct_ids, "[eE]")).as_py():
+    if pc.any(pc.match_substring(distinct_ids, "e", ignore_case=True)).as_py():  # an Excel exponent?
         _load._flag_excel_ids(_load.excel_mangled(ids)[cid_code], alive, lines, name, report)
     if options.ignore_id_case:
         folded, distinct = pd.factorize(ids.str.casefold())
