@@ -19,6 +19,7 @@ from winback.importer.load import KINDS
 from winback.summary import LAST_YEAR_DAYS, SummaryResult
 
 _DAY = np.timedelta64(1, "D")
+_NS_PER_DAY = 86_400 * 10**9
 
 
 def customer_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -49,7 +50,7 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     codes, ids = customer_codes(orders["customer_id"])
     if not everything:
         codes = codes[in_window]
-    day = (((dates if everything else dates[in_window]) - np.datetime64("1970-01-01", "ns")) // _DAY).astype(np.int32)
+    day = ((dates if everything else dates[in_window]).view(np.int64) // _NS_PER_DAY).astype(np.int32)
     del dates
     kind = _kind_codes(orders["kind"])
     if not everything:
@@ -57,9 +58,14 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     purchase, refund_line, cancelled = kind == 0, kind == 1, kind == 2
     amount_all = orders["amount"].to_numpy(dtype="float64")
     amount_all = amount_all if everything else amount_all[in_window]
-    has_amount = bool(np.isfinite(amount_all).any()) if len(amount_all) else False
+    finite = np.isfinite(amount_all)
+    has_amount = bool(finite.any())
     has_margin = "margin" in orders or "cost" in orders
-    amount = np.nan_to_num(amount_all, nan=0.0) if has_amount else np.zeros(len(day))
+    if not has_amount:
+        amount = np.zeros(len(day))
+    else:  # read only from here on: no copy when every amount is a number (the usual case)
+        amount = amount_all if finite.all() else np.nan_to_num(amount_all, nan=0.0)
+    del finite
     del amount_all
     # Ten-million-row temporaries below are int32 where they fit and freed as soon as they are used.
 
@@ -70,14 +76,18 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
 
     # Occasions: purchase lines of one customer on one day. One int64 key per (customer, day),
     # sorted once (numpy's vectorised sort); everything after that is reduceat/bincount on runs.
+    # Other lines get a key past every customer, so they sort last and are cut off: no filtered
+    # copies of the ids, days and amounts.
     first_day_all = int(day.min()) if len(day) else 0
     span = int(day.max()) - first_day_all + 1 if len(day) else 1
-    key = codes[purchase].astype(np.int64)
-    key *= span
-    key += day[purchase] - first_day_all
+    key = np.multiply(codes, span, dtype=np.int64)
+    key += day - first_day_all
+    key[~purchase] = len(ids) * span
+    n_purchase = int(np.count_nonzero(purchase))
     key, order = sort_with_positions(key, overwrite=True)
+    key, order = key[:n_purchase], order[:n_purchase]
     starts_occ = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
-    gross_occ = np.add.reduceat(amount[purchase][order], starts_occ) if len(key) else np.zeros(0)
+    gross_occ = np.add.reduceat(amount[order], starts_occ) if len(key) else np.zeros(0)
     del order
     occ_key = key[starts_occ]
     del key
