@@ -99,36 +99,35 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     starts = np.flatnonzero(new_customer)
     n_orders = np.diff(np.r_[starts, n_occ]).astype(np.int64)
     group = np.cumsum(new_customer, dtype=np.int32) - 1  # the buyer (0..) of each occasion
-    occasion_no = (np.arange(n_occ, dtype=np.int32) - starts[group].astype(np.int32)) if n_occ \
-        else np.zeros(0, np.int32)
     buyers = occ_code[starts]
     first_day = occ_day[starts]
     last_day = occ_day[np.r_[starts[1:] - 1, n_occ - 1]] if n_occ else np.zeros(0, np.int64)
     n_buyers = len(buyers)
 
     # Gaps between consecutive occasions of one customer: median and spread per customer.
-    has_gap = ~new_customer
-    gap = np.diff(occ_day, prepend=0)[has_gap].astype(np.float64)
+    has_gap = ~new_customer  # every occasion but a customer's first (a repeat purchase)
+    whole_gap = (occ_day[1:] - occ_day[:-1])[has_gap[1:]]  # days, int32
     gap_group = group[has_gap]
-    del has_gap
     n_gaps = n_orders - 1
-    gap_median = _group_median(gap_group, gap, n_gaps)
+    gap_median = _group_median(gap_group, whole_gap, n_gaps)
+    gap = whole_gap.astype(np.float64)
+    del whole_gap
     gap_sum = np.bincount(gap_group, weights=gap, minlength=n_buyers)
     with np.errstate(invalid="ignore", divide="ignore"):
         gap_mean = gap_sum / n_gaps
         squares = np.bincount(gap_group, weights=(gap - gap_mean[gap_group]) ** 2, minlength=n_buyers)
         gap_spread = np.where(n_gaps >= 2, np.sqrt(squares / (n_gaps - 1)), np.nan)
     first_gap = np.full(n_buyers, np.nan)
-    second = occasion_no == 1
-    first_gap[group[second]] = (occ_day[second] - occ_day[second.nonzero()[0] - 1]).astype(np.float64)
+    returned = np.flatnonzero(n_gaps > 0)  # buyers with a second occasion, right after their first
+    first_gap[returned] = (occ_day[starts[returned] + 1] - occ_day[starts[returned]]).astype(np.float64)
+    del returned
     gross = np.bincount(group, weights=gross_occ, minlength=n_buyers)
-    repeat = occasion_no >= 1
     with np.errstate(invalid="ignore", divide="ignore"):
-        repeat_avg = np.bincount(group[repeat], weights=gross_occ[repeat], minlength=n_buyers) / n_gaps
+        repeat_avg = np.bincount(gap_group, weights=gross_occ[has_gap], minlength=n_buyers) / n_gaps
     repeat_avg[n_gaps == 0] = np.nan
     if not has_amount:  # last year's value: purchase occasions in the last year
         last_year = np.bincount(group[occ_day > cutoff_day - LAST_YEAR_DAYS], minlength=n_buyers).astype(float)
-    del gap, gap_group, group, occasion_no, repeat, second, gross_occ, occ_code, occ_day, new_customer
+    del gap, gap_group, group, has_gap, gross_occ, occ_code, occ_day, new_customer
 
     refunds, margin, seen = per_line["refunds"][buyers], per_line["margin"][buyers], per_line["seen"]
     if has_amount:
@@ -220,12 +219,16 @@ def _kind_codes(kind: pd.Series) -> np.ndarray:
 
 
 def _group_median(group: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Median of ``values`` per group (groups 0..len(counts)-1 in order; NaN for empty groups)."""
+    """Median of ``values`` (whole, non-negative) per group (groups 0..len(counts)-1 in order; NaN for
+    empty groups)."""
     if not len(values):
         return np.full(len(counts), np.nan)
     # Sort by (group, value) with one key: values are whole days, so they fit beside the group.
     top = int(values.max()) + 1
-    ordered = np.sort(group.astype(np.int64) * top + values.astype(np.int64)) % top
+    ordered = np.multiply(group, top, dtype=np.int64)
+    ordered += values
+    ordered.sort()
+    ordered %= top
     ends = np.cumsum(counts)
     begin = ends - counts
     low = begin + (counts - 1) // 2
