@@ -40,7 +40,8 @@ def population_gap(customers: pd.DataFrame) -> float:
     return float(np.median(gaps)) if len(gaps) else float("nan")
 
 
-def expected_gap(customers: pd.DataFrame, pop_gap: float, first_gap_median: float) -> pd.Series:
+def expected_gap(customers: pd.DataFrame, pop_gap: float, first_gap_median: float,
+                 prior_weight: float | None = None) -> pd.Series:
     """Usual days between purchases for each customer, shrunk towards the population.
 
     On the log scale, a customer's own median gap (from n gaps) is mixed with the population's typical
@@ -49,13 +50,13 @@ def expected_gap(customers: pd.DataFrame, pop_gap: float, first_gap_median: floa
     regular and differ a lot from each other (weekly buyers beside twice-a-year buyers), a few gaps are
     trusted; where single customers' gaps are erratic, the population counts more. One-time buyers
     get ``first_gap_median``: how long repeat buyers here usually took to come back after their first
-    purchase.
+    purchase. ``prior_weight``: k when the caller has worked it out already (:func:`prior_gaps`).
     """
     n = customers["frequency"].to_numpy(dtype=float)
     own = customers["gap_median_days"].to_numpy(dtype=float)
     own = np.where(np.isfinite(own) & (own > 0), own, 1.0)
     prior = pop_gap if np.isfinite(pop_gap) and pop_gap > 0 else 30.0
-    k = prior_gaps(customers)
+    k = prior_gaps(customers) if prior_weight is None else prior_weight
     log_gap = (n * np.log(own) + k * np.log(prior)) / (n + k)
     gap = np.exp(log_gap)
     fallback = first_gap_median if np.isfinite(first_gap_median) and first_gap_median > 0 else prior

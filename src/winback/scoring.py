@@ -123,8 +123,9 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     }
     pop_gap = population_gap(out)
     info.population_gap_days = _finite_or_none(pop_gap)
-    gap = expected_gap(out, pop_gap, curve.median_days)
-    info.prior_gaps = round(prior_gaps(out), 3)
+    k = prior_gaps(out)
+    gap = expected_gap(out, pop_gap, curve.median_days, k)
+    info.prior_gaps = round(k, 3)
     out["expected_gap_days"] = gap
     out["overdue_ratio"] = silent / np.maximum(gap.to_numpy(), 1.0)
 
@@ -183,7 +184,7 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     else:
         out["target"] = True
     p_alive_now = out["p_alive"].to_numpy()
-    rate_now = rate_per_week.copy()
+    rate_now = rate_per_week  # not changed after this point
 
     def expected_purchases(days: float) -> np.ndarray:
         """Repeat buyers: the BG/NBD conditional expectation. One-time buyers: P(a second purchase within
