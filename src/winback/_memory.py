@@ -1,31 +1,20 @@
-"""Give freed memory back to the operating system between pipeline stages.
+"""Give Arrow's freed memory back to the operating system between pipeline stages.
 
-Arrow's allocator keeps freed pages for reuse, and glibc keeps freed blocks of under 32 MB (a column
-of four million customers) in its heap. Neither is a leak, but at ten million orders they add a
-gigabyte or more to the resident size that the next stage then builds on. Calling this between
-stages keeps the peak close to what is really in use.
+Arrow's allocator (mimalloc or jemalloc) keeps freed pages for reuse by Arrow, but after the import
+the pipeline allocates through numpy (glibc): the CSV's freed buffers, about a gigabyte at ten million
+orders, would stay resident under everything that follows. Handing them back keeps the peak close to
+what is really in use.
+
+glibc's own freed blocks are left where they are: numpy reuses them for the next stage's arrays.
+Trimming them too (``malloc_trim``) lowered the 10M-order peak by 50 MB but cost 0.3 s, because
+on a VM whose host takes freed memory back, every page given away is paid for again on its next use
+(docs/performance.md).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
-
 import pyarrow as pa
-
-
-@functools.cache
-def _malloc_trim():  # noqa: ANN202
-    name = ctypes.util.find_library("c")
-    try:
-        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
-    except OSError:  # pragma: no cover - no C library to load (not Linux/glibc)
-        return None
 
 
 def release_memory() -> None:
     pa.default_memory_pool().release_unused()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
