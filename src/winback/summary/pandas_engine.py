@@ -228,14 +228,15 @@ def _group_median(group: np.ndarray, values: np.ndarray, counts: np.ndarray) -> 
     ordered = np.multiply(group, top, dtype=np.int64)
     ordered += values
     ordered.sort()
-    ordered %= top
-    ends = np.cumsum(counts)
-    begin = ends - counts
-    low = begin + (counts - 1) // 2
-    high = begin + counts // 2
+    begin = np.cumsum(counts)
+    begin -= counts
+    has = np.flatnonzero(counts)  # groups with values; only their middles are read
+    first, size = begin[has], counts[has]
+    del begin
+    low = ordered[first + (size - 1) // 2] % top
+    high = ordered[first + size // 2] % top
     out = np.full(len(counts), np.nan)
-    has = counts > 0
-    out[has] = (ordered[low[has]] + ordered[high[has]]) / 2.0
+    out[has] = (low + high) / 2.0
     return out
 
 
