@@ -44,11 +44,12 @@ def strings_in_order(ids: pd.Index | pa.Array) -> bool:
     Python string per id for ``is_monotonic_increasing``."""
     if len(ids) < 2:
         return True
-    text = _text(ids)
+    text = as_text(ids)
     return bool(pc.all(pc.less_equal(text.slice(0, len(text) - 1), text.slice(1))).as_py())
 
 
-def _text(ids: pd.Index | pd.Series | list[str] | pa.Array) -> pa.Array:
+def as_text(ids: pd.Index | pd.Series | list[str] | pa.Array) -> pa.Array:
+    """Ids as Arrow large_string text, without a Python string per id where they are Arrow-backed already."""
     if isinstance(ids, (pa.Array, pa.ChunkedArray)):
         return ids.cast(pa.large_string())
     values = ids.array if isinstance(ids, (pd.Index, pd.Series)) and ids.dtype != object else np.asarray(ids, dtype=object)
@@ -60,7 +61,7 @@ def member_mask(ids: pd.Index | pd.Series | list[str] | pa.Array,
     """A flag per id of ``ids``: it is one of ``wanted`` (an Arrow hash of ``wanted``, usually the few)."""
     if not len(ids) or not len(wanted):
         return np.zeros(len(ids), dtype=bool)
-    return pc.is_in(_text(ids), value_set=_text(wanted)).to_numpy(zero_copy_only=False)
+    return pc.is_in(as_text(ids), value_set=as_text(wanted)).to_numpy(zero_copy_only=False)
 
 
-__all__ = ["member_mask", "sort_with_positions", "strings_in_order"]
+__all__ = ["as_text", "member_mask", "sort_with_positions", "strings_in_order"]

@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winback._sorting import member_mask, strings_in_order
+from winback._sorting import as_text, member_mask, strings_in_order
 
 #: Priority at least this many times the priority when last listed is a material change.
 PRIORITY_RISE = 1.5
@@ -182,7 +182,7 @@ def nightly_diff(lapsed: Sequence[str] | pa.Array, history: History, orders: pd.
 
 def _sorted_text(ids: Sequence[str] | pa.Array) -> pa.Array:
     """Distinct ids in code point order, as Arrow text."""
-    text = ids.cast(pa.large_string()) if isinstance(ids, pa.Array) else pa.array(ids, type=pa.large_string())
+    text = as_text(ids)
     if not strings_in_order(text):
         text = pc.unique(text)
         text = text.take(pc.sort_indices(text))

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from winback import __version__
 from winback._memory import release_memory
-from winback._sorting import member_mask, strings_in_order
+from winback._sorting import as_text, member_mask, strings_in_order
 from winback.calllist import CallList, SelectOptions, rank, select
 from winback.contacts import (
     CustomersFileInfo,
@@ -261,8 +261,7 @@ def _nightly_select(choose, ranking, scores: pd.DataFrame, orders: pd.DataFrame,
         assignment_rows(called.rows, "called", called.rows["customer_id"].isin(would_ids).to_numpy()),
         assignment_rows(control_rows, "control", np.ones(len(control_rows), dtype=bool)),
     ], ignore_index=True)
-    lapsed = pa.array(ids.array if ids.dtype != object else np.asarray(ids, dtype=object), type=pa.large_string()) \
-        .filter(pa.array(scores["lapsed"].to_numpy(dtype=bool)))
+    lapsed = as_text(ids).filter(pa.array(scores["lapsed"].to_numpy(dtype=bool)))
     if not strings_in_order(lapsed):
         lapsed = lapsed.take(pc.sort_indices(lapsed))
     night = Night(
