@@ -39,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winback._sorting import as_text
 from winback.errors import ConfigError, OutputError
 
 SCHEMA_VERSION = 2
@@ -204,8 +205,8 @@ class State:
             "value_at_risk, segment, owner, last_order) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(day, str(r[0]), run_id, r[1], int(r[2]), int(r[3]), _num(r[4]), _num(r[5]), r[6], r[7], r[8])
              for r in rows.itertuples(index=False)])
-        ids = lapsed.cast(pa.large_string()) if isinstance(lapsed, pa.Array) else pa.array(lapsed, pa.large_string())
-        if len(ids) and pc.any(pc.match_substring(ids, "\n")).as_py():  # the importer folds whitespace in ids
+        ids = as_text(lapsed)
+        if len(ids) and pc.any(pc.match_substring(ids, "\n")).as_py():  # never: the importer folds whitespace
             raise ValueError("a customer id contains a line break")
         if not len(ids):
             joined = ""
@@ -251,8 +252,8 @@ class State:
         return frame
 
     def previous_lapsed(self, before: date) -> tuple[date | None, pa.Array]:
-        """The latest lapsed snapshot dated before ``before``: its date and customer ids (Arrow text,
-        in the order stored: sorted)."""
+        """The latest lapsed snapshot dated before ``before``: its date and customer ids (Arrow text, in
+        the order stored, which is sorted)."""
         row = self.db.execute("SELECT as_of, customer_ids FROM lapsed_snapshots WHERE as_of < ? ORDER BY as_of "
                               "DESC LIMIT 1", (before.isoformat(),)).fetchone()
         if not row:
