@@ -174,9 +174,14 @@ def nightly_diff(lapsed: Sequence[str] | pa.Array, history: History, orders: pd.
     bought = orders[(orders["kind"] == "purchase") & (orders["order_date"] > pd.Timestamp(history.previous_as_of))
                     & (orders["order_date"] <= pd.Timestamp(as_of))]
     # A million lapsed ids: set arithmetic in Arrow (hash lookups), results in sorted order.
+    # One hash of last night's ids: where each of tonight's is among them (null: newly lapsed).
+    at = pc.index_in(now, value_set=before)
+    in_before = at.is_valid().to_numpy(zero_copy_only=False)
+    still_lapsed = np.zeros(len(before), dtype=bool)
+    still_lapsed[at.filter(at.is_valid()).to_numpy(zero_copy_only=False)] = True
     came_back = member_mask(before, bought["customer_id"])
-    still = member_mask(before, now) & ~came_back
-    return NightlyDiff(history.previous_as_of, now.filter(pa.array(~member_mask(now, before))),
+    still = still_lapsed & ~came_back
+    return NightlyDiff(history.previous_as_of, now.filter(pa.array(~in_before)),
                        before.filter(pa.array(came_back)), before.filter(pa.array(still)))
 
 

@@ -240,7 +240,7 @@ def _nightly_select(choose, ranking, scores: pd.DataFrame, orders: pd.DataFrame,
     ids = scores.index
     candidates = pd.DataFrame({  # as the call-list rows show them, which the state stores
         "priority": scores["priority"].to_numpy(dtype=float)[everyone.order].round(2),
-        "segment": pd.Series(scores["segment"].to_numpy(dtype=object)[everyone.order], dtype="str").to_numpy(),
+        "segment": scores["segment"].take(everyone.order).astype("str").to_numpy(),
     }, index=ids[everyone.order])
     cooled, relisted = cooldown(candidates, history.assignments, orders, options.as_of, nightly)
     del candidates
