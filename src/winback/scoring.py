@@ -166,7 +166,7 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     if recent_value is None:
         recent = own
     elif isinstance(recent_value, np.ndarray):  # the summary's own column: already aligned
-        recent = pd.Series(np.clip(np.nan_to_num(recent_value.astype(float), nan=0.0), 0.0, None), index=out.index)
+        recent = pd.Series(np.clip(np.nan_to_num(recent_value.astype(float, copy=False), nan=0.0), 0.0, None), index=out.index)
     else:
         recent = recent_value.reindex(out.index).fillna(0.0).clip(lower=0.0)
     out["last_year_value"] = recent.to_numpy() + REFERRAL_SHARE * _referred_value(customers, recent)

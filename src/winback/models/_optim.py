@@ -65,7 +65,7 @@ def check_rfm(
     if np.any(t_x < 0) or np.any(t_x > age * (1 + 1e-12) + 1e-12):
         raise ValueError("recency must satisfy 0 <= recency <= T")
     t_x = np.where(x > 0, np.minimum(t_x, age), 0.0)
-    return x.astype(float), t_x, age.astype(float)
+    return x.astype(float, copy=False), t_x, age.astype(float, copy=False)  # views: nothing writes to them
 
 
 def collapse(
