@@ -99,6 +99,21 @@ def collapse(
     return rows[keep], summed[keep]
 
 
+def penalised_mean_objective(loglik: Callable[[NDArray[np.float64]], tuple[NDArray, NDArray]], weights: NDArray,
+                             total: float, penalizer: float) -> Objective:
+    """The objective both models minimise: the weighted mean negative log-likelihood of ``loglik(theta)``
+    (per-row values and gradients) plus an L2 penalty on the log-parameters; inf where not finite."""
+
+    def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        ll, grad = loglik(theta)
+        value = -float(weights @ ll) / total + penalizer * float(theta @ theta)
+        if not np.isfinite(value):
+            return np.inf, np.zeros_like(theta)
+        return value, -(weights @ grad) / total + 2 * penalizer * theta
+
+    return objective
+
+
 def _check_point(objective: Objective, theta: NDArray, bound: float) -> tuple[float, bool, bool]:
     """(value, stationary, runaway); stationary: the projected gradient is ~0 (KKT in a box)."""
     with np.errstate(all="ignore"):

@@ -25,6 +25,7 @@ from winback.models._optim import (
     collapse,
     given_alive_quadrature,
     minimise_log_params,
+    penalised_mean_objective,
     require_fit,
 )
 
@@ -190,12 +191,8 @@ class BetaGeoModel:
                                 "customers bought more than once.")
         total = float(w.sum())
 
-        def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
-            ll, grad = _loglik(theta, X, TX, TT, by_x)
-            value = -float(w @ ll) / total + self.penalizer * float(theta @ theta)
-            if not np.isfinite(value):
-                return np.inf, np.zeros_like(theta)
-            return value, -(w @ grad) / total + 2 * self.penalizer * theta
+        objective = penalised_mean_objective(lambda theta: _loglik(theta, X, TX, TT, by_x), w, total,
+                                             self.penalizer)
 
         if initial is None:
             mean_x, mean_T = float(w @ X) / total, float(w @ TT) / total

@@ -19,7 +19,12 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma, gammaln
 
 from winback.errors import ModelFitError
-from winback.models._optim import collapse, minimise_log_params, require_fit
+from winback.models._optim import (
+    collapse,
+    minimise_log_params,
+    penalised_mean_objective,
+    require_fit,
+)
 
 __all__ = ["GammaGammaModel", "gamma_gamma_log_likelihood", "shrunk_average_value"]
 
@@ -112,12 +117,8 @@ class GammaGammaModel:
         by_x = np.unique(X, return_inverse=True)
         scale = float(wu @ M) / n_used  # v is searched relative to the mean spend
 
-        def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
-            ll, grad = _loglik(theta, X, M, scale, by_x)
-            value = -float(wu @ ll) / n_used + self.penalizer * float(theta @ theta)
-            if not np.isfinite(value):
-                return np.inf, np.zeros_like(theta)
-            return value, -(wu @ grad) / n_used + 2 * self.penalizer * theta
+        objective = penalised_mean_objective(lambda theta: _loglik(theta, X, M, scale, by_x), wu, n_used,
+                                             self.penalizer)
 
         res = minimise_log_params(objective, np.log([1.0, 2.0, 1.0]))
         who = f"{n_used:g} repeat buyers"
