@@ -99,10 +99,11 @@ def collapse(
     return rows[keep], summed[keep]
 
 
-def penalised_mean_objective(loglik: Callable[[NDArray[np.float64]], tuple[NDArray, NDArray]], weights: NDArray,
-                             total: float, penalizer: float) -> Objective:
-    """The objective both models minimise: the weighted mean negative log-likelihood of ``loglik(theta)``
-    (per-row values and gradients) plus an L2 penalty on the log-parameters; inf where not finite."""
+def penalised_mean_objective(loglik: Callable[[NDArray[np.float64]], tuple[NDArray, NDArray]],
+                             weights: NDArray, total: float, penalizer: float) -> Objective:
+    """What both models minimise: the weighted mean negative log-likelihood of ``loglik(theta)``
+    (per-row values and gradients) plus an L2 penalty on the log-parameters; inf where not
+    finite."""
 
     def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         ll, grad = loglik(theta)

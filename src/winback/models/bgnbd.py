@@ -191,8 +191,8 @@ class BetaGeoModel:
                                 "customers bought more than once.")
         total = float(w.sum())
 
-        objective = penalised_mean_objective(lambda theta: _loglik(theta, X, TX, TT, by_x), w, total,
-                                             self.penalizer)
+        objective = penalised_mean_objective(lambda theta: _loglik(theta, X, TX, TT, by_x), w,
+                                             total, self.penalizer)
 
         if initial is None:
             mean_x, mean_T = float(w @ X) / total, float(w @ TT) / total

@@ -117,8 +117,8 @@ class GammaGammaModel:
         by_x = np.unique(X, return_inverse=True)
         scale = float(wu @ M) / n_used  # v is searched relative to the mean spend
 
-        objective = penalised_mean_objective(lambda theta: _loglik(theta, X, M, scale, by_x), wu, n_used,
-                                             self.penalizer)
+        objective = penalised_mean_objective(lambda theta: _loglik(theta, X, M, scale, by_x), wu,
+                                             n_used, self.penalizer)
 
         res = minimise_log_params(objective, np.log([1.0, 2.0, 1.0]))
         who = f"{n_used:g} repeat buyers"
