@@ -7,7 +7,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from winback._sorting import member_mask, sort_with_positions, strings_in_order
+from winback import _sorting
+from winback._sorting import member_mask, sort_in_place, sort_with_positions, strings_in_order
 
 
 @pytest.mark.parametrize("high", [50, 2**40, 2**62])  # packed into 63 bits, and too wide to pack (argsort)
@@ -31,6 +32,28 @@ def test_sort_with_positions_in_place_and_left_alone():
     negative = np.array([3, -1, 2])
     assert sort_with_positions(negative)[1].tolist() == [1, 2, 0]
     assert [len(a) for a in sort_with_positions(np.zeros(0, dtype=np.int64))] == [0, 0]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 1_001, 4_096])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint64", "float64"])
+def test_sort_in_place_on_two_cores_equals_numpys_sort(monkeypatch, n, dtype):
+    monkeypatch.setattr(_sorting, "_PARALLEL_SORT_MIN", 2)  # the two-thread path, even for a few values
+    monkeypatch.setattr(_sorting, "_cores", lambda: 2)
+    values = np.random.default_rng(n).integers(0, 40, n).astype(dtype)  # many ties around the median
+    expected = np.sort(values)
+    sort_in_place(values)
+    assert np.array_equal(values, expected)
+
+
+def test_sort_in_place_on_one_core_and_above_the_threshold(monkeypatch):
+    values = np.random.default_rng(1).integers(-2**62, 2**62, _sorting._PARALLEL_SORT_MIN + 3)
+    expected = np.sort(values)
+    sort_in_place(values)  # as many cores as the machine has
+    assert np.array_equal(values, expected)
+    monkeypatch.setattr(_sorting, "_cores", lambda: 1)
+    values = values[::-1].copy()
+    sort_in_place(values)
+    assert np.array_equal(values, expected)
 
 
 def test_strings_in_order_is_code_point_order():

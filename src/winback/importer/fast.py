@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from winback._memory import release_memory
-from winback._sorting import sort_with_positions
+from winback._sorting import sort_in_place, sort_with_positions
 from winback.errors import InputDataError
 from winback.importer import load as _load
 from winback.importer.dialect import CANDIDATES, frame_table, split_text
@@ -455,7 +455,7 @@ def _duplicated(out: pd.DataFrame, cid_code: np.ndarray, kind_code: np.ndarray, 
     np.bitwise_xor(h, kind_code.view(np.uint8), out=h)
     ordered = part
     ordered[:] = h
-    ordered.sort()
+    sort_in_place(ordered)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     del ordered, part, amount
     suspects = pd.Series(h).isin(repeated).to_numpy() if len(repeated) else np.zeros(len(h), dtype=bool)

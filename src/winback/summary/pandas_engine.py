@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winback._sorting import sort_with_positions, strings_in_order
+from winback._sorting import sort_in_place, sort_with_positions, strings_in_order
 from winback.importer.load import KINDS
 from winback.summary import LAST_YEAR_DAYS, SummaryResult
 
@@ -227,7 +227,7 @@ def _group_median(group: np.ndarray, values: np.ndarray, counts: np.ndarray) -> 
     top = int(values.max()) + 1
     ordered = np.multiply(group, top, dtype=np.int64)
     ordered += values
-    ordered.sort()
+    sort_in_place(ordered)
     begin = np.cumsum(counts)
     begin -= counts
     has = np.flatnonzero(counts)  # groups with values; only their middles are read
