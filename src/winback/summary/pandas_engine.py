@@ -258,7 +258,10 @@ def _latest_text(window: pd.DataFrame | None, codes: np.ndarray, day: np.ndarray
                  buyers: np.ndarray, index: pd.Index) -> pd.Series:
     """Per buyer, the value on their latest order line (by date, then file order) that has one."""
     if window is None or column not in window:
-        return pd.Series(pa.nulls(len(buyers), pa.large_string()).fill_null(""), index=index, dtype="str")
+        # Every text empty: all offsets 0. calloc'ed zeros are not written, so no page is touched.
+        offsets = pa.py_buffer(np.zeros(len(buyers) + 1, dtype=np.int64))
+        empty = pa.LargeStringArray.from_buffers(len(buyers), offsets, pa.py_buffer(b""))
+        return pd.Series(empty, index=index, dtype="str")
     values = window[column].fillna("")
     named = (values != "").to_numpy()
     latest = pd.DataFrame({"code": codes[named], "day": day[named], "value": values[named].to_numpy()})
