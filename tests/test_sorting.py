@@ -21,6 +21,14 @@ def test_sort_with_positions_is_a_stable_sort(high):
     assert np.array_equal(ordered, key[expected])
 
 
+@pytest.mark.parametrize("step", [1, 7, 1_000, 1 << 20])
+def test_positions_are_or_ed_in_blocks(step):
+    packed = np.random.default_rng(step).integers(0, 2**20, 1_000, dtype=np.int64) << 10
+    expected = packed | np.arange(len(packed))
+    _sorting._or_positions(packed, step=step)
+    assert np.array_equal(packed, expected)
+
+
 def test_sort_with_positions_in_place_and_left_alone():
     key = np.array([5, 1, 5, 0], dtype=np.int64)
     kept = key.copy()

@@ -50,8 +50,10 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     codes, ids = customer_codes(orders["customer_id"])
     if not everything:
         codes = codes[in_window]
-    day = ((dates if everything else dates[in_window]).view(np.int64) // _NS_PER_DAY).astype(np.int32)
-    del dates
+    ns = (dates if everything else dates[in_window]).view(np.int64)
+    day = np.empty(len(ns), dtype=np.int32)  # written straight into int32: no ten-million int64 temporary
+    np.floor_divide(ns, _NS_PER_DAY, out=day, casting="unsafe")
+    del dates, ns
     kind = _kind_codes(orders["kind"])
     if not everything:
         kind = kind[in_window]
@@ -81,24 +83,34 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     first_day_all = int(day.min()) if len(day) else 0
     span = int(day.max()) - first_day_all + 1 if len(day) else 1
     key = np.multiply(codes, span, dtype=np.int64)
-    key += day - first_day_all
+    np.add(key, day, out=key)
+    key -= first_day_all
     key[~purchase] = len(ids) * span
     n_purchase = int(np.count_nonzero(purchase))
     key, order = sort_with_positions(key, overwrite=True)
     key, order = key[:n_purchase], order[:n_purchase]
-    starts_occ = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
-    gross_occ = np.add.reduceat(amount[order], starts_occ) if len(key) else np.zeros(0)
-    del order
+    starts_occ = np.flatnonzero(_run_starts(key))
     occ_key = key[starts_occ]
+    # Arrays over 32 MB are fresh memory each time (glibc maps them), which costs on a VM: results go
+    # into buffers that are no longer needed, or straight into int32, rather than into new temporaries.
+    in_order = key.view(np.float64)  # the sorted keys' buffer, free from here on
     del key
-    occ_code = (occ_key // span).astype(np.int32)
-    occ_day = (occ_key % span + first_day_all).astype(np.int32)
+    np.take(amount, order, out=in_order, mode="clip")  # positions are valid; "raise" would buffer
+    del order
+    gross_occ = np.add.reduceat(in_order, starts_occ) if len(in_order) else np.zeros(0)
+    del in_order, starts_occ
     n_occ = len(occ_key)
+    occ_code = np.empty(n_occ, dtype=np.int32)
+    np.floor_divide(occ_key, span, out=occ_code, casting="unsafe")
+    occ_day = np.empty(n_occ, dtype=np.int32)
+    np.remainder(occ_key, span, out=occ_day, casting="unsafe")
+    occ_day += first_day_all
     del occ_key
-    new_customer = np.r_[True, occ_code[1:] != occ_code[:-1]] if n_occ else np.zeros(0, dtype=bool)
+    new_customer = _run_starts(occ_code)
     starts = np.flatnonzero(new_customer)
     n_orders = np.diff(np.r_[starts, n_occ]).astype(np.int64)
-    group = np.cumsum(new_customer, dtype=np.int32) - 1  # the buyer (0..) of each occasion
+    group = np.cumsum(new_customer, dtype=np.int32)
+    group -= 1  # the buyer (0..) of each occasion
     buyers = occ_code[starts]
     first_day = occ_day[starts]
     last_day = occ_day[np.r_[starts[1:] - 1, n_occ - 1]] if n_occ else np.zeros(0, np.int64)
@@ -115,7 +127,11 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     gap_sum = np.bincount(gap_group, weights=gap, minlength=n_buyers)
     with np.errstate(invalid="ignore", divide="ignore"):
         gap_mean = gap_sum / n_gaps
-        squares = np.bincount(gap_group, weights=(gap - gap_mean[gap_group]) ** 2, minlength=n_buyers)
+        deviation = gap_mean[gap_group]
+        np.subtract(gap, deviation, out=deviation)
+        np.square(deviation, out=deviation)
+        squares = np.bincount(gap_group, weights=deviation, minlength=n_buyers)
+        del deviation
         gap_spread = np.where(n_gaps >= 2, np.sqrt(squares / (n_gaps - 1)), np.nan)
     first_gap = np.full(n_buyers, np.nan)
     returned = np.flatnonzero(n_gaps > 0)  # buyers with a second occasion, right after their first
@@ -208,6 +224,15 @@ def _per_customer_lines(orders: pd.DataFrame, codes: np.ndarray, day: np.ndarray
             sums["last_year"] = np.bincount(codes[take], weights=amount[take], minlength=n_ids)
     return sums
 
+
+
+def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
+    """A flag per value: it differs from the one before (the first value always does)."""
+    starts = np.empty(len(sorted_values), dtype=bool)
+    if len(starts):
+        starts[0] = True
+        np.not_equal(sorted_values[1:], sorted_values[:-1], out=starts[1:])
+    return starts
 
 
 def _kind_codes(kind: pd.Series) -> np.ndarray:
