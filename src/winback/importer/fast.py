@@ -249,11 +249,14 @@ def _digit_ids(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, bool]:
     length = pc.binary_length(values).to_numpy()
     longest = int(length.max())
     key = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False)
+    if not key.flags.writeable:  # a view of Arrow's buffer (one block): the key is worked on in place
+        key = key.copy()
     if int(length.min()) != longest:
-        key = key * (10 ** (longest - np.arange(longest + 1, dtype=np.int64)))[length]
-        key *= 32
-    else:
-        key = key * 32
+        scale = 10 ** (longest - np.arange(longest + 1, dtype=np.int64))
+        for lo in range(0, len(key), 1 << 20):  # by the million: no ten-million-row temporary
+            block = key[lo:lo + (1 << 20)]
+            block *= scale[length[lo:lo + (1 << 20)]]
+    key *= 32
     key += length
     del length
     ordered, order = sort_with_positions(key, overwrite=True)

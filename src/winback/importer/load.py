@@ -438,14 +438,20 @@ def _finish_source(out: pd.DataFrame, report: ImportReport, info: SourceInfo, he
     if preamble_lines:
         report.warnings.append(f"{name}: skipped {preamble_lines} preamble line(s) above the header on line "
                                f"{header_line} (title lines, report period or another block).")
-    purchases = out["order_date"].to_numpy()[(out["kind"] == "purchase").to_numpy()]
+    # The first and last purchase date, without a copy of every purchase's date.
+    purchase = (out["kind"] == "purchase").to_numpy()
+    days = out["order_date"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    end = np.iinfo(np.int64)
     info.columns = {role: headers[idx] for role, idx in sorted(roles.items(), key=lambda kv: kv[1])}
     info.amount_basis = amount_basis(headers[roles["amount"]]) if "amount" in roles else None
     info.currency = currency
     info.rows_read = n_rows
     info.rows_used = len(out)
-    info.first_date = None if not len(purchases) else pd.Timestamp(purchases.min()).date().isoformat()
-    info.last_date = None if not len(purchases) else pd.Timestamp(purchases.max()).date().isoformat()
+    any_purchase = bool(purchase.any())
+    info.first_date = None if not any_purchase else \
+        pd.Timestamp(int(np.min(days, where=purchase, initial=end.max))).date().isoformat()
+    info.last_date = None if not any_purchase else \
+        pd.Timestamp(int(np.max(days, where=purchase, initial=end.min))).date().isoformat()
     if not n_rows or report.rows_skipped - skipped_before == n_rows:
         info.notes.append("no order rows under the header")
     report.sources.append(info)
