@@ -159,9 +159,10 @@ class GammaGammaModel:
         x, m = np.broadcast_arrays(np.asarray(frequency, dtype=float),
                                    np.asarray(monetary_value, dtype=float))
         usable = np.isfinite(x) & (x > 0) & np.isfinite(m) & (m > 0)
-        xs, ms = np.where(usable, x, 1.0), np.where(usable, m, 0.0)
-        own = p * (v + xs * ms) / (p * xs + q - 1)
-        return np.where(usable, own, self.population_mean())
+        out = np.full(x.shape, self.population_mean())
+        xs, ms = x[usable], m[usable]  # only the repeat buyers: fewer and smaller temporaries
+        out[usable] = p * (v + xs * ms) / (p * xs + q - 1)
+        return out
 
     def summary(self) -> dict[str, object]:
         """Parameters, log-likelihood and fit diagnostics as a plain dict."""
