@@ -229,10 +229,13 @@ class BetaGeoModel:
 
     def _p_alive(self, x: NDArray, t_x: NDArray, age: NDArray) -> NDArray[np.float64]:
         r, alpha, a, b = self._p()
+        alive = np.ones(np.shape(x))  # no repeat purchase: no chance to have dropped out yet
+        repeat = x > 0
+        xs, t_xs, ages = x[repeat], t_x[repeat], age[repeat]  # only the repeat buyers are computed
         with np.errstate(divide="ignore"):
-            D = (np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0))
-                 + (r + x) * np.log1p((age - t_x) / (alpha + t_x)))
-        return np.where(x > 0, expit(-D), 1.0)
+            D = np.log(a) - np.log(b + xs - 1) + (r + xs) * np.log1p((ages - t_xs) / (alpha + t_xs))
+        alive[repeat] = expit(-D)
+        return alive
 
     def expected_purchases(self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike,
                            T: ArrayLike) -> NDArray[np.float64]:
