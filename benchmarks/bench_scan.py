@@ -52,7 +52,7 @@ print(json.dumps(t))
 
 _DUCKDB = """
 import sys, time, duckdb
-con = duckdb.connect(); con.execute("SET threads = 2")
+con = duckdb.connect(); con.execute("SET threads = 2"); con.execute("SET enable_progress_bar = false")
 s = time.perf_counter()
 con.execute("SELECT customer_id, min(order_date), max(order_date), count(*), sum(amount) "
             "FROM read_csv($p) GROUP BY customer_id", {"p": sys.argv[1]}).fetchall()
