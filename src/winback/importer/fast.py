@@ -375,7 +375,9 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
         drop("invalid amount", np.isnan(money["amount"]))
 
     ids = pd.Series(distinct_ids.to_pandas(), dtype="str")
-    if pc.any(pc.match_substring(distinct_ids, "e", ignore_case=True)).as_py():  # an Excel exponent?
+    # An Excel exponent (1,23457E+15)? Not in ids numbered as digits (in_order); two plain substring
+    # searches are twice as fast as one that ignores case.
+    if not in_order and any(pc.any(pc.match_substring(distinct_ids, e)).as_py() for e in "eE"):
         _load._flag_excel_ids(_load.excel_mangled(ids)[cid_code], alive, lines, name, report)
     if options.ignore_id_case:
         folded, distinct = pd.factorize(ids.str.casefold())
@@ -438,7 +440,9 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
             f"{name}: {n_dup} row(s) repeat an earlier row exactly (lines {where}); they are kept as separate "
             "orders because the file has no order id column. Add one (--map order_id=COLUMN) to remove them."
         )
-    out["customer_id"] = _load.id_categorical(cid_code, distinct_ids, in_order)
+    # Every distinct id comes from a row: all are still used unless rows were dropped.
+    all_used = rows is None and (n_dup == 0 or order_id is None)
+    out["customer_id"] = _load.id_categorical(cid_code, distinct_ids, in_order, all_used=all_used)
     _load._finish_source(out, report, info, headers, roles, currency, n_rows, skipped_before, 0, 1, name)
     return out
 

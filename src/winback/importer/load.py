@@ -232,14 +232,15 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def id_categorical(codes: np.ndarray, distinct: pd.Index | np.ndarray | pa.Array,
-                   in_order: bool = False) -> pd.Categorical:
+                   in_order: bool = False, all_used: bool = False) -> pd.Categorical:
     """Customer ids from a code per row and the distinct ids (as ``pd.factorize`` gives them): a
     categorical with each id once, categories in sorted (code point) order, unused ones left out.
-    ``in_order``: the distinct ids are sorted already."""
+    ``in_order``: the distinct ids are sorted already; ``all_used``: every one has a row (not checked)."""
     distinct = distinct if isinstance(distinct, pa.Array) else pa.array(np.asarray(distinct, dtype=object),
                                                                         type=pa.large_string())
-    used = np.bincount(codes, minlength=len(distinct)) > 0 if len(codes) else np.zeros(len(distinct), bool)
-    if not used.all():
+    used = None if all_used else (np.bincount(codes, minlength=len(distinct)) > 0 if len(codes)
+                                  else np.zeros(len(distinct), bool))
+    if used is not None and not used.all():
         keep = np.flatnonzero(used)
         remap = np.full(len(distinct), -1, dtype=np.int64)
         remap[keep] = np.arange(len(keep))
