@@ -157,16 +157,18 @@ def test_digit_ids_are_numbered_in_text_order():
     from winback.importer.fast import _digit_ids
 
     ids = ["9", "10", "1", "0042", "042", "00", "0", "99999999999999999", "10", "042", "1000", "01"]
-    codes, distinct, in_order = _digit_ids(pa.chunked_array([pa.array(ids)]))
+    codes, distinct, in_order, by_customer = _digit_ids(pa.chunked_array([pa.array(ids)]))
     assert in_order and distinct.to_pylist() == sorted(set(ids))
     assert [distinct[int(c)].as_py() for c in codes] == ids
+    assert by_customer.tolist() == np.argsort(codes, kind="stable").tolist()  # file order within an id
 
 
 @pytest.mark.parametrize("odd", ["+1", "-1", " 1", "1 ", "١٢", "1e5", "0x1F", "123456789012345678"])
 def test_only_plain_ascii_digit_ids_take_the_digit_path(odd):
     from winback.importer.fast import _customer_ids
 
-    codes, distinct, in_order = _customer_ids(pa.chunked_array([pa.array(["12", odd, "7"])]), "customer_id", None)
-    assert not in_order  # the general path: stripped, compared as text
+    codes, distinct, in_order, by_customer = _customer_ids(pa.chunked_array([pa.array(["12", odd, "7"])]),
+                                                           "customer_id", None)
+    assert not in_order and by_customer is None  # the general path: stripped, compared as text
     assert sorted(distinct.to_pylist()) == sorted({"12", odd.strip(), "7"})
     assert _customer_ids(pa.chunked_array([pa.array(["12", "7"])]), "customer_id", None)[2]

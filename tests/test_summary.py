@@ -99,3 +99,64 @@ def test_no_amount_column():
     assert not result.has_amount
     assert result.customers.loc["A", "orders"] == 2
     assert np.isnan(result.customers.loc["A", "revenue"])
+
+
+def _export(tmp_path, rows, name="orders.csv"):
+    """An order export with digit ids, as the fast reader takes it (and numbers its ids by a sort)."""
+    path = tmp_path / name
+    path.write_text("order_id,customer_id,order_date,amount,status\n"
+                    + "".join(f"{i},{c},{d},{a},{s}\n" for i, (c, d, a, s) in enumerate(rows, 1)), encoding="utf-8")
+    return str(path)
+
+
+EXPORT = [  # in date order, as most exports: several lines a day, refunds, a cancelled line
+    ("0042", "2025-01-01", 100.0, "paid"), ("7", "2025-01-01", 40.0, "paid"), ("0042", "2025-01-01", 50.0, "paid"),
+    ("42", "2025-01-03", 10.0, "paid"), ("7", "2025-01-09", 25.0, "cancelled"), ("0042", "2025-01-11", 80.0, "paid"),
+    ("42", "2025-01-12", -10.0, "refund"), ("7", "2025-01-20", 30.0, "paid"), ("0042", "2025-02-01", 70.0, "paid"),
+]
+
+
+def test_the_importers_customer_order_spares_the_sort_and_gives_the_same_summary(tmp_path, monkeypatch):
+    from winback.importer import ImportOptions, load_orders
+    from winback.summary import pandas_engine
+
+    loaded = load_orders([_export(tmp_path, EXPORT)], ImportOptions(as_of=date(2025, 3, 1)))
+    codes = loaded.orders["customer_id"].cat.codes.to_numpy()
+    assert loaded.customer_order.tolist() == np.argsort(codes, kind="stable").tolist()
+    plain = summarize(loaded.orders, date(2025, 3, 1)).customers
+    with monkeypatch.context() as m:  # in date order: no sort at all
+        m.setattr(pandas_engine, "sort_with_positions", lambda *a, **k: pytest.fail("sorted again"))
+        hinted = summarize(loaded.orders, date(2025, 3, 1), customer_order=loaded.customer_order).customers
+    pd.testing.assert_frame_equal(hinted, plain, check_exact=True)
+    assert plain.loc["0042", "orders"] == 3 and plain.loc["0042", "gross_revenue"] == 300.0
+    earlier = date(2025, 1, 15)  # orders after the as-of date: the grouping is not used, the result the same
+    pd.testing.assert_frame_equal(summarize(loaded.orders, earlier, customer_order=loaded.customer_order).customers,
+                                  summarize(loaded.orders, earlier).customers, check_exact=True)
+
+
+def test_a_customer_order_out_of_date_order_falls_back_to_the_sort(tmp_path):
+    from winback.importer import ImportOptions, load_orders
+
+    shuffled = EXPORT[::-1]  # every customer's lines newest first
+    loaded = load_orders([_export(tmp_path, shuffled)], ImportOptions(as_of=date(2025, 3, 1)))
+    assert loaded.customer_order is not None
+    plain = summarize(loaded.orders, date(2025, 3, 1)).customers
+    hinted = summarize(loaded.orders, date(2025, 3, 1), customer_order=loaded.customer_order).customers
+    pd.testing.assert_frame_equal(hinted, plain, check_exact=True)
+    in_date_order = summarize(load_orders([_export(tmp_path, EXPORT, "b.csv")]).orders, date(2025, 3, 1)).customers
+    pd.testing.assert_frame_equal(plain, in_date_order, check_exact=True)
+
+
+def test_the_customer_order_follows_dropped_rows(tmp_path):
+    from winback.importer import ImportOptions, load_orders
+
+    path = _export(tmp_path, [*EXPORT, ("7", "not a date", 5.0, "paid")])
+    text = open(path, encoding="utf-8").read()
+    with open(path, "a", encoding="utf-8") as fh:  # an exact repeat of order 2's line: dropped as a duplicate
+        fh.write(text.splitlines()[2] + "\n")
+    loaded = load_orders([path], ImportOptions(as_of=date(2025, 3, 1), max_skipped=0.5))
+    assert loaded.report.skipped_by_reason == {"invalid date": 1, "duplicate order line": 1} and len(loaded.orders) == len(EXPORT)
+    codes = loaded.orders["customer_id"].cat.codes.to_numpy()
+    assert loaded.customer_order.tolist() == np.argsort(codes, kind="stable").tolist()
+    hinted = summarize(loaded.orders, date(2025, 3, 1), customer_order=loaded.customer_order).customers
+    pd.testing.assert_frame_equal(hinted, summarize(loaded.orders, date(2025, 3, 1)).customers, check_exact=True)

@@ -159,9 +159,12 @@ class Analysis:
     last_year: pd.Series  # each customer's value in the 12 months up to the as-of date
 
 
-def analyze(orders: pd.DataFrame, as_of: date, horizon_days: int) -> Analysis:
-    """Stages 2-3 on loaded orders: summary, scores and segments as of a date (scan and backtest)."""
-    summary = summarize(orders, as_of)
+def analyze(orders: pd.DataFrame, as_of: date, horizon_days: int,
+            customer_order: np.ndarray | None = None) -> Analysis:
+    """Stages 2-3 on loaded orders: summary, scores and segments as of a date (scan and backtest).
+    ``customer_order``: the loaded orders' ``customer_order``, which may spare the summary a sort."""
+    summary = summarize(orders, as_of, customer_order=customer_order)
+    del customer_order  # one int per order: not kept through scoring
     release_memory()
     flags = {"has_amount": summary.has_amount, "has_margin": summary.has_margin}
     last_year = summary.customers["recent_value"]
@@ -180,7 +183,7 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
                                      mapping=options.customers_mapping) if options.customers_path else None)
     loaded = load_orders(paths, options.import_options)
     release_memory()
-    analysis = analyze(loaded.orders, options.as_of, options.horizon_days)
+    analysis = analyze(loaded.orders, options.as_of, options.horizon_days, loaded.take_customer_order())
     summary, scored = analysis.summary, analysis.scored
     scores = scored.scores
     in_window = (loaded.orders["order_date"] <= pd.Timestamp(options.as_of)).to_numpy()

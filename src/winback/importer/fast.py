@@ -45,8 +45,10 @@ _PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 
 
 def read_fast(path: str, name: str, options: _load.ImportOptions,
-              report: _load.ImportReport) -> pd.DataFrame | None:
-    """The orders of one file, or None when the thorough reader must read it."""
+              report: _load.ImportReport) -> tuple[pd.DataFrame, np.ndarray | None] | None:
+    """The orders of one file and, when the id numbering gives it, the frame's row positions grouped
+    by customer (file order within a customer; see ``LoadedOrders.customer_order``); or None when the
+    thorough reader must read the file."""
     if path == "-" or options.encoding or not options.has_header or options.header_row is not None:
         return None
     layout = _layout(path, name)
@@ -93,16 +95,17 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
         return None
     if failure is not None:
         raise failure
-    cid_code, distinct_ids, in_order = ids
+    cid_code, distinct_ids, in_order, by_customer = ids
     if list(roles.values()).count(cid_col) == 1:
         del col[cid_col]  # the ids are codes now: free the column's text (~120 MB at 10M rows)
         release_memory()
     held = [converted]  # handed over, so that _finish can free the columns as it goes
     del converted
-    orders = _finish(col, roles, headers, held, cid_code, distinct_ids, in_order, n_rows, name, options, report)
+    orders, by_customer = _finish(col, roles, headers, held, cid_code, distinct_ids, in_order, by_customer,
+                                  n_rows, name, options, report)
     del col, distinct_ids
     release_memory()  # the CSV's Arrow buffers: about 1 GB at ten million rows
-    return orders
+    return orders, by_customer
 
 
 def _layout(path: str, name: str) -> tuple[list[str], str, int, str] | None:
@@ -216,16 +219,16 @@ def _dictionary(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary
 
 
-def _customer_ids(values: pa.ChunkedArray, header: str,
-                  names: pa.ChunkedArray | None) -> tuple[np.ndarray, pa.Array, bool] | None:
-    """(code per row, distinct ids by code, whether those are in sorted order): equal codes = equal
-    ids; None when some row may be an empty, totals or repeated-header line (``names``: the customer
-    name column, if any). No string per row is made."""
+def _customer_ids(values: pa.ChunkedArray, header: str, names: pa.ChunkedArray | None
+                  ) -> tuple[np.ndarray, pa.Array, bool, np.ndarray | None] | None:
+    """(code per row, distinct ids by code, whether those are in sorted order, the rows grouped by
+    code or None): equal codes = equal ids; None when some row may be an empty, totals or
+    repeated-header line (``names``: the customer name column, if any). No string per row is made."""
     if names is not None and _distinct(names)[1].str.casefold().isin(_load._TOTAL_WORDS).any():
         return None
     n = len(values)
     if n == 0:
-        return np.zeros(0, dtype=np.int64), pa.array([], type=pa.large_string()), True
+        return np.zeros(0, dtype=np.int64), pa.array([], type=pa.large_string()), True, None
     # ASCII digits only (no sign, space, letter or Excel exponent), 1-17 of them: ascii_is_decimal is
     # false for "" and for non-ASCII digits, and ten times faster than a regular expression.
     if pc.all(pc.ascii_is_decimal(values)).as_py() and pc.max(pc.binary_length(values)).as_py() <= 17:
@@ -239,13 +242,15 @@ def _customer_ids(values: pa.ChunkedArray, header: str,
     if (cleaned == "").any() or is_total.any() or (cleaned.str.casefold() == header.strip().casefold()).any():
         return None
     merged, distinct_ids = pd.factorize(cleaned)
-    return merged[codes].astype(np.int64), pa.array(np.asarray(distinct_ids, dtype=object), type=pa.large_string()), False
+    return (merged[codes].astype(np.int64), pa.array(np.asarray(distinct_ids, dtype=object), type=pa.large_string()),
+            False, None)
 
 
-def _digit_ids(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, bool]:
+def _digit_ids(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, bool, np.ndarray]:
     """Codes and distinct ids of an id column of 1-17 ASCII digits, numbered in sorted (code point)
     order by one integer sort: the digits left-aligned to the longest id, then the length, order digit
-    strings as text does ("1" < "10" < "9") and tell "0042" from "042"."""
+    strings as text does ("1" < "10" < "9") and tell "0042" from "042". The sort's positions (the rows
+    grouped by code, in file order within a code) come back too: the summary can use them."""
     length = pc.binary_length(values).to_numpy()
     longest = int(length.max())
     # The numbers, block by block, into one writable array (Arrow's own concatenation is read-only and
@@ -273,7 +278,7 @@ def _digit_ids(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, bool]:
     # One array first: a take across Arrow's blocks is several times slower than from one.
     whole = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     distinct = whole.take(pa.array(order[new]))
-    return codes, pc.cast(distinct, pa.large_string()), True
+    return codes, pc.cast(distinct, pa.large_string()), True, order
 
 
 def _money(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str],
@@ -355,8 +360,9 @@ def _convert(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: li
 
 
 def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str], held: list[_Converted],
-            cid_code: np.ndarray, distinct_ids: pa.Array, in_order: bool, n_rows: int, name: str,
-            options: _load.ImportOptions, report: _load.ImportReport) -> pd.DataFrame:
+            cid_code: np.ndarray, distinct_ids: pa.Array, in_order: bool, by_customer: np.ndarray | None,
+            n_rows: int, name: str, options: _load.ImportOptions,
+            report: _load.ImportReport) -> tuple[pd.DataFrame, np.ndarray | None]:
     info, money, currency, dates = held.pop()
     skipped_before = report.rows_skipped
     report.rows_read += n_rows
@@ -382,7 +388,7 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
     if options.ignore_id_case:
         folded, distinct = pd.factorize(ids.str.casefold())
         cid_code, distinct_ids = folded[cid_code], pa.array(np.asarray(distinct, dtype=object), type=pa.large_string())
-        in_order = False
+        in_order, by_customer = False, None
         info.notes.append("customer ids compared ignoring upper/lower case (--ignore-id-case)")
 
     amount = money["amount"] if "amount" in money else np.full(n_rows, np.nan)
@@ -426,6 +432,7 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
     if not alive.all():
         out = out[alive].reset_index(drop=True)
         cid_code, kind_code, rows = cid_code[alive], kind_code[alive], np.flatnonzero(alive)
+        by_customer = _kept(by_customer, alive)
 
     dup = _duplicated(out, cid_code, kind_code, order_id, rows)
     n_dup = int(dup.sum())
@@ -434,6 +441,7 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
         _load._skip(report, "duplicate order line", dup, out["line"].to_numpy(), name, options.examples)
         out = out[~dup].reset_index(drop=True)
         cid_code = cid_code[~dup]
+        by_customer = _kept(by_customer, ~dup)
     elif n_dup:
         where = ", ".join(str(n) for n in out["line"].to_numpy()[dup][:5])
         report.warnings.append(
@@ -444,7 +452,16 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
     all_used = rows is None and (n_dup == 0 or order_id is None)
     out["customer_id"] = _load.id_categorical(cid_code, distinct_ids, in_order, all_used=all_used)
     _load._finish_source(out, report, info, headers, roles, currency, n_rows, skipped_before, 0, 1, name)
-    return out
+    return out, by_customer
+
+
+def _kept(positions: np.ndarray | None, keep: np.ndarray) -> np.ndarray | None:
+    """Row positions, in their order, of the rows ``keep`` leaves, renumbered among those rows."""
+    if positions is None:
+        return None
+    renumbered = np.cumsum(keep, dtype=positions.dtype)
+    renumbered -= 1
+    return renumbered[positions[keep[positions]]]
 
 
 def _duplicated(out: pd.DataFrame, cid_code: np.ndarray, kind_code: np.ndarray, order_id: pa.ChunkedArray | None,

@@ -187,6 +187,15 @@ class ImportReport:
 class LoadedOrders:
     orders: pd.DataFrame
     report: ImportReport
+    # Row positions of ``orders`` grouped by customer code, in file order within a customer, when the
+    # reader numbered the ids by sorting them (one file of digit ids); None otherwise. The summary
+    # uses it instead of sorting again when the file is in date order within each customer.
+    customer_order: np.ndarray | None = None
+
+    def take_customer_order(self) -> np.ndarray | None:
+        """``customer_order``, handed over: the caller's reference is then the only one."""
+        order, self.customer_order = self.customer_order, None
+        return order
 
 
 def load_orders(paths: Sequence[str], options: ImportOptions | None = None) -> LoadedOrders:
@@ -195,8 +204,10 @@ def load_orders(paths: Sequence[str], options: ImportOptions | None = None) -> L
     report = ImportReport()
     if not paths:
         raise InputDataError("no input file given. Example: winback scan orders.csv")
-    frames = [_load_one(path, options, report) for path in paths]
-    orders = _concat(frames) if len(frames) > 1 else frames[0]
+    loaded = [_load_one(path, options, report) for path in paths]
+    orders = _concat([frame for frame, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
+    customer_order = loaded[0][1] if len(loaded) == 1 else None
+    del loaded
     currencies = {s.currency for s in report.sources if s.currency}
     if len(currencies) > 1:
         raise InputDataError(
@@ -219,7 +230,7 @@ def load_orders(paths: Sequence[str], options: ImportOptions | None = None) -> L
             f"{options.max_skipped:.0%} allowed; most often '{worst}' (e.g. {where}). Check the file "
             "with 'winback inspect', fix the column mapping with --map, or raise --max-skipped."
         )
-    return LoadedOrders(orders, report)
+    return LoadedOrders(orders, report, customer_order)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -308,13 +319,13 @@ def _read_rows(path: str, name: str, options: ImportOptions) -> tuple[Table, Sou
     return table, info
 
 
-def _load_one(path: str, options: ImportOptions, report: ImportReport) -> pd.DataFrame:
+def _load_one(path: str, options: ImportOptions, report: ImportReport) -> tuple[pd.DataFrame, np.ndarray | None]:
     name = "standard input" if path == "-" else path
     from winback.importer.fast import read_fast  # the fast reader builds on this module
 
     fast = read_fast(path, name, options, report)
     if fast is not None:
-        return fast
+        return fast  # (orders, rows grouped by customer or None)
     table, info = _read_rows(path, name, options)
     roles = assign_roles(table.headers, options.mapping, name)
     cells = table.cells
@@ -428,7 +439,7 @@ def _load_one(path: str, options: ImportOptions, report: ImportReport) -> pd.Dat
     out = out.drop(columns="order_id", errors="ignore")
     _finish_source(out, report, info, table.headers, roles, currency, n_rows, skipped_before,
                    table.preamble_lines, table.header_line, name)
-    return out
+    return out, None
 
 
 def _finish_source(out: pd.DataFrame, report: ImportReport, info: SourceInfo, headers: list[str],

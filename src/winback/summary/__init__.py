@@ -44,6 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 #: The window of ``recent_value``, in days up to and including the as-of date.
@@ -61,17 +62,20 @@ class SummaryResult:
     has_margin: bool
 
 
-def summarize(orders: pd.DataFrame | str, as_of: date, engine: str = "pandas") -> SummaryResult:
+def summarize(orders: pd.DataFrame | str, as_of: date, engine: str = "pandas",
+              customer_order: np.ndarray | None = None) -> SummaryResult:
     """Build the per-customer summary from the orders frame, counting only orders up to ``as_of``.
 
     ``orders`` is the orders frame, or (``duckdb`` engine only) the path of a Parquet file holding it.
+    ``customer_order``: ``LoadedOrders.customer_order`` of these orders, if any (pandas engine: it may
+    spare a sort; the summary is the same with or without it).
     """
     if engine == "pandas":
         from winback.summary.pandas_engine import summarize_pandas
 
         if not isinstance(orders, pd.DataFrame):
             orders = pd.read_parquet(orders)
-        return summarize_pandas(orders, as_of)
+        return summarize_pandas(orders, as_of, customer_order)
     if engine == "duckdb":
         from winback.summary.duckdb_engine import summarize_duckdb
 

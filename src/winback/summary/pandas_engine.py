@@ -41,7 +41,9 @@ def customer_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return rank[codes], index
 
 
-def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
+def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarray | None = None) -> SummaryResult:
+    """The summary; ``customer_order``: the importer's rows grouped by customer, if it has them
+    (``LoadedOrders.customer_order``), which spares a sort when the file is in date order."""
     cutoff = pd.Timestamp(as_of)
     dates = orders["order_date"].to_numpy(dtype="datetime64[ns]")
     in_window = dates <= cutoff.to_datetime64()
@@ -76,19 +78,12 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date) -> SummaryResult:
     per_line = _per_customer_lines(orders, codes, day, amount, refund_line, cancelled,
                                    None if everything else in_window, has_margin, has_amount, cutoff_day, len(ids))
 
-    # Occasions: purchase lines of one customer on one day. One int64 key per (customer, day),
-    # sorted once (numpy's vectorised sort); everything after that is reduceat/bincount on runs.
-    # Other lines get a key past every customer, so they sort last and are cut off: no filtered
-    # copies of the ids, days and amounts.
+    # Occasions: purchase lines of one customer on one day, from the purchase lines in (customer, day)
+    # order; everything after that is reduceat/bincount on runs.
     first_day_all = int(day.min()) if len(day) else 0
     span = int(day.max()) - first_day_all + 1 if len(day) else 1
-    key = np.multiply(codes, span, dtype=np.int64)
-    np.add(key, day, out=key)
-    key -= first_day_all
-    key[~purchase] = len(ids) * span
-    n_purchase = int(np.count_nonzero(purchase))
-    key, order = sort_with_positions(key, overwrite=True)
-    key, order = key[:n_purchase], order[:n_purchase]
+    key, order = _by_customer_and_day(codes, day, purchase, first_day_all, span, len(ids),
+                                      customer_order if everything else None)
     starts_occ = np.flatnonzero(_run_starts(key))
     occ_key = key[starts_occ]
     # Arrays over 32 MB are fresh memory each time (glibc maps them), which costs on a VM: results go
@@ -224,6 +219,35 @@ def _per_customer_lines(orders: pd.DataFrame, codes: np.ndarray, day: np.ndarray
             sums["last_year"] = np.bincount(codes[take], weights=amount[take], minlength=n_ids)
     return sums
 
+
+
+def _by_customer_and_day(codes: np.ndarray, day: np.ndarray, purchase: np.ndarray, first_day: int, span: int,
+                         n_ids: int, customer_order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(key, row) of every purchase line in (customer, day) order, ties in file order: key = customer
+    code * span + day - first_day (int64), row its position in the orders.
+
+    ``customer_order`` (rows grouped by customer, file order within a customer) already is that order
+    when every customer's lines are in date order, as in most exports: checked in one pass, used
+    without sorting. Otherwise one value sort of the keys: other lines get a key past every customer,
+    so they sort last and are cut off (no filtered copies of the ids, days and amounts).
+    """
+    if customer_order is not None and len(customer_order) == len(codes):
+        key = np.multiply(codes[customer_order], span, dtype=np.int64)
+        key += day[customer_order]
+        key -= first_day
+        if not len(key) or bool((key[1:] >= key[:-1]).all()):
+            keep = purchase[customer_order]
+            if keep.all():
+                return key, customer_order
+            return key[keep], customer_order[keep]
+        del key
+    key = np.multiply(codes, span, dtype=np.int64)
+    np.add(key, day, out=key)
+    key -= first_day
+    key[~purchase] = n_ids * span
+    n_purchase = int(np.count_nonzero(purchase))
+    key, order = sort_with_positions(key, overwrite=True)
+    return key[:n_purchase], order[:n_purchase]
 
 
 def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
