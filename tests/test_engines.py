@@ -103,6 +103,28 @@ def test_fast_reader_matches_on_generated_exports(tmp_path, ids, amounts, extra,
         _assert_same(quick, slow)
 
 
+@pytest.mark.parametrize("extra", ["", "SP-9,0001,31.02.2024,5,,web\n"])
+def test_fast_reader_finds_duplicates_among_same_day_rows_of_a_date_ordered_export(tmp_path, extra, monkeypatch):
+    path = _export(tmp_path / "orders.csv", 6000, 11, ids="digits", amounts="plain")
+    header, *lines = Path(path).read_text(encoding="utf-8").splitlines()
+    lines.sort(key=lambda line: line.split(",")[2])  # by date, stably: repeated lines stay side by side
+    lines += [lines[10], lines[-3]]  # two more exact repeats, of an early and a late line (out of date order)
+    Path(path).write_text("\n".join([header, *sorted(lines, key=lambda line: line.split(",")[2])]) + "\n" + extra,
+                          encoding="utf-8")
+    shared = []
+    real = fast._shares_customer_and_day
+    monkeypatch.setattr(fast, "_shares_customer_and_day", lambda *a: shared.append(real(*a)) or shared[-1])
+    for options in OPTION_SETS:
+        opts = {"max_skipped": 1.0, **options}
+        slow, _ = _load([path], opts, False, monkeypatch)
+        quick, took = _load([path], opts, True, monkeypatch)
+        assert took
+        _assert_same(quick, slow)
+        assert slow[2]["exact_duplicates"] >= 30  # about 1% of the lines, and the two added
+    # Only the same-day rows of a customer were fingerprinted (where the ids were numbered as digits).
+    assert any(flags is not None and 0 < flags.sum() < len(flags) / 5 for flags in shared)
+
+
 def _random_orders(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     cust = rng.integers(0, n // 4 + 1, n)
