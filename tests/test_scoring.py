@@ -164,3 +164,17 @@ def test_second_purchase_curve_table_lookup_matches_the_curve():
     np.testing.assert_array_equal(curve.s(days), curve._s(days))
     fractional = days + 0.5  # not whole days: no table
     np.testing.assert_array_equal(curve.s(fractional), curve._s(fractional))
+
+
+@pytest.mark.parametrize("values", [
+    [3.0, 0.0, 3.0, 17.0, 5.0, 5.0, 5.0],  # whole days: counted per day
+    [0.5, 2.0, 0.5],  # not whole: sorted
+    [-1.0, 4.0, 4.0],  # negative: sorted
+    [],
+])
+def test_distinct_counts_equal_numpys_unique(values):
+    from winback.cadence import _distinct_counts
+
+    got, expected = _distinct_counts(np.array(values)), np.unique(np.array(values), return_counts=True)
+    assert got[0].dtype == expected[0].dtype and got[0].tolist() == expected[0].tolist()
+    assert got[1].tolist() == expected[1].tolist()

@@ -131,10 +131,8 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
 
     # One-time buyers always use the second-purchase curve; repeat buyers use BG/NBD below, or their own
     # rhythm when BG/NBD cannot be fitted (see _rhythm_fallback).
-    fallback_alive, fallback_none = _rhythm_fallback(out["orders"].to_numpy(dtype=float), silent,
-                                                     gap.to_numpy(), params.horizon_days)
-    p_alive = np.where(repeat, fallback_alive, curve.p_alive(silent))
-    p_none = np.where(repeat, fallback_none, curve.p_no_purchase(silent, params.horizon_days))
+    p_alive = curve.p_alive(silent)  # the repeat buyers' values are replaced below
+    p_none = curve.p_no_purchase(silent, params.horizon_days)
     rate_per_week = np.full(n, np.nan)
     p_alive_bg = np.full(n, np.nan)
     bg: BetaGeoModel | None = None
@@ -143,13 +141,17 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
         info.bgnbd = {k: round(float(v), 6) for k, v in bg.params_.items()}
         info.bgnbd["log_likelihood"] = round(float(bg.log_likelihood_), 4)
         info.bgnbd["converged"] = bool(bg.converged_)
-        p_alive_bg, bg_none = bg.p_alive_and_no_purchase(horizon_w, x, t_x, age)
-        p_alive = np.where(repeat, p_alive_bg, p_alive)
-        p_none = np.where(repeat, bg_none, p_none)
+        p_alive_bg, repeat_none = bg.p_alive_and_no_purchase(horizon_w, x, t_x, age)
+        repeat_alive = p_alive_bg
         rate_per_week = (bg.params_["r"] + x) / (bg.params_["alpha"] + age)
     except ModelFitError as exc:
         bg = None
         info.notes.append(f"BG/NBD not used: {exc}")
+        repeat_alive, repeat_none = _rhythm_fallback(out["orders"].to_numpy(dtype=float), silent,
+                                                     gap.to_numpy(), params.horizon_days)
+    np.copyto(p_alive, repeat_alive, where=repeat)
+    np.copyto(p_none, repeat_none, where=repeat)
+    del repeat_alive, repeat_none
     if not np.isfinite(rate_per_week).all():
         # Without a fitted model: the customer's own rate, shrunk like the gap.
         rate_per_week = WEEK / np.maximum(gap.to_numpy(), 1.0)
