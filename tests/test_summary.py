@@ -160,3 +160,15 @@ def test_the_customer_order_follows_dropped_rows(tmp_path):
     assert loaded.customer_order.tolist() == np.argsort(codes, kind="stable").tolist()
     hinted = summarize(loaded.orders, date(2025, 3, 1), customer_order=loaded.customer_order).customers
     pd.testing.assert_frame_equal(hinted, summarize(loaded.orders, date(2025, 3, 1)).customers, check_exact=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_group_medians_equal_pandas(seed):
+    from winback.summary.pandas_engine import _group_median
+
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 7, 500)  # empty groups, one value, two, and more
+    group = np.repeat(np.arange(500, dtype=np.int32), counts)
+    values = rng.integers(0, 400, counts.sum()).astype(np.int32)
+    expected = pd.Series(values).groupby(group).median().reindex(range(500)).to_numpy()
+    assert np.array_equal(_group_median(group, values, counts.astype(np.int64)), expected, equal_nan=True)

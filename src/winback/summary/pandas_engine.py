@@ -268,24 +268,34 @@ def _kind_codes(kind: pd.Series) -> np.ndarray:
 
 
 def _group_median(group: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Median of ``values`` (whole, non-negative) per group (groups 0..len(counts)-1 in order; NaN for
-    empty groups)."""
+    """Median of ``values`` (whole, non-negative) per group, ``group`` ascending (groups
+    0..len(counts)-1, ``counts`` values each; NaN for empty groups)."""
+    out = np.full(len(counts), np.nan)
     if not len(values):
-        return np.full(len(counts), np.nan)
-    # Sort by (group, value) with one key: values are whole days, so they fit beside the group.
-    top = int(values.max()) + 1
-    ordered = np.multiply(group, top, dtype=np.int64)
-    ordered += values
-    sort_in_place(ordered)
+        return out
     begin = np.cumsum(counts)
     begin -= counts
-    has = np.flatnonzero(counts)  # groups with values; only their middles are read
-    first, size = begin[has], counts[has]
-    del begin
-    low = ordered[first + (size - 1) // 2] % top
-    high = ordered[first + size // 2] % top
-    out = np.full(len(counts), np.nan)
-    out[has] = (low + high) / 2.0
+    # One or two values: the value, or the mean of the two. Most customers have a few orders only.
+    for size in (1, 2):
+        at = np.flatnonzero(counts == size)
+        first = begin[at]
+        out[at] = (values[first].astype(np.int64) + values[first + size - 1]) / 2.0
+    # Three or more: sorted by (group, value) with one key (values are whole days: they fit beside
+    # the group), only these groups' values.
+    many = np.flatnonzero(counts >= 3)
+    if len(many):
+        rows = (counts >= 3)[group]
+        top = int(values.max()) + 1
+        ordered = np.multiply(group[rows], top, dtype=np.int64)
+        ordered += values[rows]
+        del rows
+        sort_in_place(ordered)
+        size = counts[many]
+        first = np.cumsum(size)
+        first -= size
+        low = ordered[first + (size - 1) // 2] % top
+        high = ordered[first + size // 2] % top
+        out[many] = (low + high) / 2.0
     return out
 
 
