@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from winback import _sorting
-from winback._sorting import member_mask, sort_in_place, sort_with_positions, strings_in_order
+from winback._sorting import count_codes, member_mask, sort_in_place, sort_with_positions, strings_in_order
 
 
 @pytest.mark.parametrize("high", [50, 2**40, 2**62])  # packed into 63 bits, and too wide to pack (argsort)
@@ -78,3 +78,10 @@ def test_member_mask_on_text_categoricals_and_arrow():
     assert member_mask(cats, pd.Index(["b"])).tolist() == [True, False, True]
     assert member_mask(pa.array(["x", "y"]), pa.array(["y"])).tolist() == [False, True]
     assert member_mask(ids, []).tolist() == [False] * 4
+
+
+@pytest.mark.parametrize("step", [1, 3, 1 << 20])
+def test_count_codes_equals_bincount(step):
+    codes = np.random.default_rng(step).integers(0, 9, 1_000).astype(np.int32)
+    assert count_codes(codes, 12, step=step).tolist() == np.bincount(codes, minlength=12).tolist()
+    assert count_codes(codes[:0], 3).tolist() == [0, 0, 0]

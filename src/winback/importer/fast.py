@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from winback._memory import release_memory
-from winback._sorting import sort_in_place, sort_with_positions
+from winback._sorting import count_codes, sort_in_place, sort_with_positions
 from winback.errors import InputDataError
 from winback.importer import load as _load
 from winback.importer.dialect import CANDIDATES, frame_table, split_text
@@ -352,7 +352,7 @@ def _convert(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: li
     date_col = roles["order_date"]
     codes, uniques = _distinct(col[date_col] if list(roles.values()).count(date_col) > 1 else col.pop(date_col))
     parsed, date_fmt = parse_dates(uniques, f"{name}: column '{headers[date_col]}'", options.date_format,
-                                   options.tz, weights=np.bincount(codes, minlength=len(uniques)))
+                                   options.tz, weights=count_codes(codes, len(uniques)))
     info.formats = {"order_date": date_fmt.description, **info.formats}
     info.notes.extend(f"column '{headers[date_col]}': {n}" for n in date_fmt.notes)
     dates = pd.Series(parsed.to_numpy()[codes], dtype="datetime64[ns]", copy=False)
