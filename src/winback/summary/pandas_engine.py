@@ -292,9 +292,10 @@ def _group_median(group: np.ndarray, values: np.ndarray, counts: np.ndarray) -> 
         out[at] = (values[first].astype(np.int64) + values[first + size - 1]) / 2.0
     # Three or more: sorted by (group, value) with one key (values are whole days: they fit beside
     # the group), only these groups' values.
-    many = np.flatnonzero(counts >= 3)
+    several = counts >= 3
+    many = np.flatnonzero(several)
     if len(many):
-        rows = (counts >= 3)[group]
+        rows = several[group]
         top = int(values.max()) + 1
         ordered = np.multiply(group[rows], top, dtype=np.int64)
         ordered += values[rows]
