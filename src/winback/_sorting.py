@@ -6,11 +6,15 @@ sorting the packed values sorts the keys and, for equal keys, keeps the original
 
 numpy sorts on one core. ``sort_in_place`` splits a large array at its median (an O(n) partition) and
 sorts the two halves on two cores: numpy releases the interpreter lock while it sorts.
+
+Work over every row that needs a temporary goes ``blocks`` at a time (``count_codes``, day numbers
+written straight into int32).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -48,12 +52,30 @@ def sort_with_positions(key: np.ndarray, *, overwrite: bool = False) -> tuple[np
     return key[positions], positions
 
 
-def _or_positions(packed: np.ndarray, step: int = 1 << 20) -> None:
-    """``packed |= arange(len(packed))``, a million at a time: one reused 8 MB block instead of a new
-    array as long as ``packed`` (arrays over 32 MB are fresh pages every time, which costs on a VM)."""
+#: Rows per block where ten-million-row work goes a million at a time: a temporary of a block (8 MB)
+#: is reused by glibc, one as long as the rows (over 32 MB) is fresh pages every time, which costs on
+#: a VM whose host takes freed memory back (docs/performance.md).
+BLOCK = 1 << 20
+
+
+def blocks(n: int, step: int = BLOCK) -> Iterator[slice]:
+    """Slices of ``range(n)``, ``step`` at a time: a dozen blocks for ten million rows, not a loop per row."""
+    return (slice(lo, lo + step) for lo in range(0, n, step))
+
+
+def day_numbers(nanoseconds: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 (int32) of int64 nanosecond times, written straight into int32 (no int64
+    temporary as long as the rows)."""
+    days = np.empty(len(nanoseconds), dtype=np.int32)
+    np.floor_divide(nanoseconds, 86_400 * 10**9, out=days, casting="unsafe")
+    return days
+
+
+def _or_positions(packed: np.ndarray, step: int = BLOCK) -> None:
+    """``packed |= arange(len(packed))`` block by block: one reused arange of a block."""
     run = np.arange(min(step, len(packed)), dtype=np.int64)
-    for lo in range(0, len(packed), step):  # a dozen blocks for ten million values, not a loop per value
-        block = packed[lo:lo + step]
+    for part in blocks(len(packed), step):
+        block = packed[part]
         np.bitwise_or(block, run[:len(block)], out=block)
         run += step
 
@@ -88,13 +110,13 @@ def sort_in_place(values: np.ndarray) -> None:
         upper.result()  # its failure, if any, is raised here
 
 
-def count_codes(codes: np.ndarray, n_codes: int, step: int = 1 << 20) -> np.ndarray:
+def count_codes(codes: np.ndarray, n_codes: int, step: int = BLOCK) -> np.ndarray:
     """``np.bincount(codes, minlength=n_codes)`` for a few distinct codes (dates, amounts) in ten million
-    rows, a million at a time: np.bincount first copies int32 codes to intp, which at ten million
-    rows is 80 MB of fresh memory; a block's copy is 8 MB and reused."""
+    rows, block by block: np.bincount first copies int32 codes to intp, which for all rows at once is
+    80 MB of fresh memory."""
     counts = np.zeros(n_codes, dtype=np.int64)
-    for lo in range(0, len(codes), step):  # a dozen blocks, not a loop per row
-        counts += np.bincount(codes[lo:lo + step], minlength=n_codes)
+    for part in blocks(len(codes), step):
+        counts += np.bincount(codes[part], minlength=n_codes)
     return counts
 
 
@@ -123,4 +145,4 @@ def member_mask(ids: pd.Index | pd.Series | list[str] | pa.Array,
     return pc.is_in(as_text(ids), value_set=as_text(wanted)).to_numpy(zero_copy_only=False)
 
 
-__all__ = ["as_text", "count_codes", "member_mask", "sort_in_place", "sort_with_positions", "strings_in_order"]
+__all__ = ["BLOCK", "as_text", "blocks", "count_codes", "day_numbers", "member_mask", "sort_in_place", "sort_with_positions", "strings_in_order"]

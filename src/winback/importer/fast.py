@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from winback._memory import release_memory
-from winback._sorting import count_codes, sort_in_place, sort_with_positions
+from winback._sorting import blocks, count_codes, day_numbers, sort_in_place, sort_with_positions
 from winback.errors import InputDataError
 from winback.importer import load as _load
 from winback.importer.dialect import CANDIDATES, frame_table, split_text
@@ -261,9 +261,8 @@ def _digit_ids(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, bool, np.
     del numbers  # (chunks: Arrow's parse blocks of 16 MB, not rows)
     if int(length.min()) != longest:
         scale = 10 ** (longest - np.arange(longest + 1, dtype=np.int64))
-        for lo in range(0, len(key), 1 << 20):  # by the million: no ten-million-row temporary
-            part = key[lo:lo + (1 << 20)]
-            part *= scale[length[lo:lo + (1 << 20)]]
+        for part in blocks(len(key)):  # no ten-million-row temporary
+            key[part] *= scale[length[part]]
     key *= 32
     key += length
     del length
@@ -471,9 +470,7 @@ def _shares_customer_and_day(out: pd.DataFrame, cid_code: np.ndarray, by_custome
     (``by_customer``), when each customer's rows are in date order there; else None (check them all)."""
     if by_customer is None or len(by_customer) != len(out) or len(out) < 2:
         return None
-    day = np.empty(len(out), dtype=np.int32)
-    np.floor_divide(out["order_date"].to_numpy(dtype="datetime64[ns]").view(np.int64), 86_400 * 10**9, out=day,
-                    casting="unsafe")
+    day = day_numbers(out["order_date"].to_numpy(dtype="datetime64[ns]").view(np.int64))
     code, day = cid_code[by_customer], day[by_customer]
     same_customer = code[1:] == code[:-1]
     del code

@@ -14,12 +14,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winback._sorting import sort_in_place, sort_with_positions, strings_in_order
+from winback._sorting import day_numbers, sort_in_place, sort_with_positions, strings_in_order
 from winback.importer.load import KINDS
 from winback.summary import LAST_YEAR_DAYS, SummaryResult
 
 _DAY = np.timedelta64(1, "D")
-_NS_PER_DAY = 86_400 * 10**9
 
 
 def customer_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -52,10 +51,8 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
     codes, ids = customer_codes(orders["customer_id"])
     if not everything:
         codes = codes[in_window]
-    ns = (dates if everything else dates[in_window]).view(np.int64)
-    day = np.empty(len(ns), dtype=np.int32)  # written straight into int32: no ten-million int64 temporary
-    np.floor_divide(ns, _NS_PER_DAY, out=day, casting="unsafe")
-    del dates, ns
+    day = day_numbers((dates if everything else dates[in_window]).view(np.int64))
+    del dates
     kind = _kind_codes(orders["kind"])
     if not everything:
         kind = kind[in_window]
