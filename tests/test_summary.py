@@ -172,3 +172,36 @@ def test_group_medians_equal_pandas(seed):
     values = rng.integers(0, 400, counts.sum()).astype(np.int32)
     expected = pd.Series(values).groupby(group).median().reindex(range(500)).to_numpy()
     assert np.array_equal(_group_median(group, values, counts.astype(np.int64)), expected, equal_nan=True)
+
+
+def _random_orders(seed, n_customers, n_lines):
+    rng = np.random.default_rng(seed)
+    kinds = rng.choice(["purchase", "refund", "cancelled"], n_lines, p=[0.85, 0.1, 0.05])
+    return pd.DataFrame({
+        "customer_id": pd.Series(rng.integers(0, n_customers, n_lines)).map("c{:04d}".format),
+        "order_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 400, n_lines), unit="D"),
+        "amount": np.round(rng.gamma(2.0, 40.0, n_lines), 2) * np.where(kinds == "refund", -1, 1),
+        "kind": kinds,
+        "line": range(2, n_lines + 2),
+    })
+
+
+@pytest.mark.parametrize(("seed", "n_customers"), [(1, 300), (2, 40), (3, 1)])
+def test_the_occasions_worked_out_in_two_parts_equal_one_part(seed, n_customers, monkeypatch):
+    """Large files are cut at the middle customer and worked out on two cores: the same summary, to the
+    last bit (one customer: the cut falls at the first line and one part is empty)."""
+    from winback.summary import pandas_engine
+
+    frame = _random_orders(seed, n_customers, 3_000)
+    as_of = date(2025, 1, 15)
+    one_part = summarize(frame, as_of).customers
+    parts = []
+    real = pandas_engine._occasions
+    monkeypatch.setattr(pandas_engine, "_PARALLEL_MIN", 2)
+    monkeypatch.setattr(pandas_engine, "_cores", lambda: 2)
+    monkeypatch.setattr(pandas_engine, "_occasions", lambda key, *a: parts.append(len(key)) or real(key, *a))
+    two_parts = summarize(frame, as_of).customers
+    purchases = (frame["kind"] == "purchase") & (frame["order_date"] <= pd.Timestamp(as_of))
+    assert len(parts) == 2 and sum(parts) == int(purchases.sum())
+    assert (min(parts) == 0) == (n_customers == 1)
+    pd.testing.assert_frame_equal(two_parts, one_part, check_exact=True)

@@ -7,6 +7,7 @@ or compared again, and nothing per order is copied into a new frame of strings.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import numpy as np
@@ -14,7 +15,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winback._sorting import day_numbers, sort_in_place, sort_with_positions, strings_in_order
+from winback._sorting import (
+    _cores,
+    day_numbers,
+    sort_in_place,
+    sort_with_positions,
+    strings_in_order,
+)
 from winback.importer.load import KINDS
 from winback.summary import LAST_YEAR_DAYS, SummaryResult
 
@@ -72,76 +79,29 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
 
     cutoff_day = int((cutoff.to_datetime64() - np.datetime64("1970-01-01", "ns")) // _DAY)
     # Refunds, margin and last year's value: per customer code over all lines, before the occasions.
-    per_line = _per_customer_lines(orders, codes, day, amount, refund_line, cancelled,
-                                   None if everything else in_window, has_margin, has_amount, cutoff_day, len(ids))
-
-    # Occasions: purchase lines of one customer on one day, from the purchase lines in (customer, day)
-    # order; everything after that is reduceat/bincount on runs.
+    # They are worked out in a second thread while the purchase lines are put in order (numpy gives up
+    # the interpreter lock in the gathers and the sort).
     first_day_all = int(day.min()) if len(day) else 0
     span = int(day.max()) - first_day_all + 1 if len(day) else 1
-    key, order = _by_customer_and_day(codes, day, purchase, first_day_all, span, len(ids),
-                                      customer_order if everything else None)
-    starts_occ = np.flatnonzero(_run_starts(key))
-    occ_key = key[starts_occ]
-    # Arrays over 32 MB are fresh memory each time (glibc maps them), which costs on a VM: results go
-    # into buffers that are no longer needed, or straight into int32, rather than into new temporaries.
-    in_order = key.view(np.float64)  # the sorted keys' buffer, free from here on
-    del key
-    np.take(amount, order, out=in_order, mode="clip")  # positions are valid; "raise" would buffer
-    del order
-    gross_occ = np.add.reduceat(in_order, starts_occ) if len(in_order) else np.zeros(0)
-    del in_order, starts_occ
-    n_occ = len(occ_key)
-    occ_code = np.empty(n_occ, dtype=np.int32)
-    np.floor_divide(occ_key, span, out=occ_code, casting="unsafe")
-    occ_day = np.empty(n_occ, dtype=np.int32)
-    np.remainder(occ_key, span, out=occ_day, casting="unsafe")
-    occ_day += first_day_all
-    del occ_key
-    new_customer = _run_starts(occ_code)
-    starts = np.flatnonzero(new_customer)
-    n_orders = np.diff(np.r_[starts, n_occ]).astype(np.int64)
-    # The buyer (0..) of each occasion, as intp: np.bincount would convert int32 to a fresh intp copy
-    # on every call (five calls on this and on its part for the gaps).
-    group = np.cumsum(new_customer, dtype=np.intp)
-    group -= 1
-    buyers = occ_code[starts]
-    first_day = occ_day[starts]
-    last_day = occ_day[np.r_[starts[1:] - 1, n_occ - 1]] if n_occ else np.zeros(0, np.int64)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-summary") as helper:
+        lines = helper.submit(_per_customer_lines, orders, codes, day, amount, refund_line, cancelled,
+                              None if everything else in_window, has_margin, has_amount, cutoff_day, len(ids))
+        # Occasions: purchase lines of one customer on one day, from the purchase lines in (customer,
+        # day) order; everything after that is reduceat/bincount on runs.
+        key, order = _by_customer_and_day(codes, day, purchase, first_day_all, span, len(ids),
+                                          customer_order if everything else None)
+        per_line = lines.result()
+    del lines
+    stats = _occasions_in_parts(key, order, amount, span, first_day_all, cutoff_day, has_amount)
+    del key, order
+    buyers, first_day, last_day, n_orders = stats["buyers"], stats["first_day"], stats["last_day"], stats["orders"]
     n_buyers = len(buyers)
 
-    # Gaps between consecutive occasions of one customer: median and spread per customer.
-    has_gap = ~new_customer  # every occasion but a customer's first (a repeat purchase)
-    whole_gap = (occ_day[1:] - occ_day[:-1])[has_gap[1:]]  # days, int32
-    gap_group = group[has_gap]
-    n_gaps = n_orders - 1
-    gap_median = _group_median(gap_group, whole_gap, n_gaps)
-    gap = whole_gap.astype(np.float64)
-    del whole_gap
-    gap_sum = np.bincount(gap_group, weights=gap, minlength=n_buyers)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        gap_mean = gap_sum / n_gaps
-        deviation = gap_mean[gap_group]
-        np.subtract(gap, deviation, out=deviation)
-        np.square(deviation, out=deviation)
-        squares = np.bincount(gap_group, weights=deviation, minlength=n_buyers)
-        del deviation
-        gap_spread = np.where(n_gaps >= 2, np.sqrt(squares / (n_gaps - 1)), np.nan)
-    first_gap = np.full(n_buyers, np.nan)
-    returned = np.flatnonzero(n_gaps > 0)  # buyers with a second occasion, right after their first
-    first_gap[returned] = (occ_day[starts[returned] + 1] - occ_day[starts[returned]]).astype(np.float64)
-    del returned
-    gross = np.bincount(group, weights=gross_occ, minlength=n_buyers)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        repeat_avg = np.bincount(gap_group, weights=gross_occ[has_gap], minlength=n_buyers) / n_gaps
-    repeat_avg[n_gaps == 0] = np.nan
-    if not has_amount:  # last year's value: purchase occasions in the last year
-        last_year = np.bincount(group[occ_day > cutoff_day - LAST_YEAR_DAYS], minlength=n_buyers).astype(float)
-    del gap, gap_group, group, has_gap, gross_occ, occ_code, occ_day, new_customer
-
     refunds, margin, seen = per_line["refunds"][buyers], per_line["margin"][buyers], per_line["seen"]
-    if has_amount:
-        last_year = per_line["last_year"][buyers]
+    last_year = per_line["last_year"][buyers] if has_amount else stats["last_year"]
+    gross, repeat_avg = stats["gross"], stats["repeat_avg"]
+    gap_median, gap_spread, first_gap = stats["gap_median"], stats["gap_spread"], stats["first_gap"]
+    del stats
     del per_line
     texts = "referred_by" in orders or "owner" in orders
     del amount, kind, purchase, refund_line, cancelled
@@ -247,6 +207,95 @@ def _by_customer_and_day(codes: np.ndarray, day: np.ndarray, purchase: np.ndarra
     n_purchase = int(np.count_nonzero(purchase))
     key, order = sort_with_positions(key, overwrite=True)
     return key[:n_purchase], order[:n_purchase]
+
+
+#: Purchase lines from which the occasions are worked out in two parts, one per core.
+_PARALLEL_MIN = 2_000_000
+
+
+def _occasions_in_parts(key: np.ndarray, order: np.ndarray, amount: np.ndarray, span: int, first_day_all: int,
+                        cutoff_day: int, has_amount: bool) -> dict[str, np.ndarray]:
+    """:func:`_occasions` of the sorted purchase lines, on two cores when there are many: the lines are
+    cut at the first line of the customer in the middle, each part is worked out in its own thread (numpy
+    releases the interpreter lock in nearly all of it) and the per-buyer results are put end to end."""
+    n = len(key)
+    if n < _PARALLEL_MIN or _cores() < 2:
+        return _occasions(key, order, amount, span, first_day_all, cutoff_day, has_amount)
+    cut = int(np.searchsorted(key, key[n // 2] - key[n // 2] % span))  # the middle customer's first line
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-summary") as helper:
+        upper = helper.submit(_occasions, key[cut:], order[cut:], amount, span, first_day_all, cutoff_day,
+                              has_amount)
+        lower = _occasions(key[:cut], order[:cut], amount, span, first_day_all, cutoff_day, has_amount)
+        upper_parts = upper.result()
+    return {name: np.concatenate([part, upper_parts[name]]) for name, part in lower.items()}
+
+
+def _occasions(key: np.ndarray, order: np.ndarray, amount: np.ndarray, span: int, first_day_all: int,
+               cutoff_day: int, has_amount: bool) -> dict[str, np.ndarray]:
+    """Per buyer, from their purchase lines in (customer, day) order (``key`` and ``order`` from
+    :func:`_by_customer_and_day`; ``key`` is used as scratch): occasions (lines of one customer on one
+    day), first and last day, gaps between occasions (median, spread, the first), gross value and the
+    average value of a repeat occasion. Everything is reduceat/bincount on runs."""
+    starts_occ = np.flatnonzero(_run_starts(key))
+    occ_key = key[starts_occ]
+    # Arrays over 32 MB are fresh memory each time (glibc maps them), which costs on a VM: results go
+    # into buffers that are no longer needed, or straight into int32, rather than into new temporaries.
+    in_order = key.view(np.float64)  # the sorted keys' buffer, free from here on
+    del key
+    np.take(amount, order, out=in_order, mode="clip")  # positions are valid; "raise" would buffer
+    del order
+    gross_occ = np.add.reduceat(in_order, starts_occ) if len(in_order) else np.zeros(0)
+    del in_order, starts_occ
+    n_occ = len(occ_key)
+    occ_code = np.empty(n_occ, dtype=np.int32)
+    np.floor_divide(occ_key, span, out=occ_code, casting="unsafe")
+    occ_day = np.empty(n_occ, dtype=np.int32)
+    np.remainder(occ_key, span, out=occ_day, casting="unsafe")
+    occ_day += first_day_all
+    del occ_key
+    new_customer = _run_starts(occ_code)
+    starts = np.flatnonzero(new_customer)
+    n_orders = np.diff(np.r_[starts, n_occ]).astype(np.int64)
+    # The buyer (0..) of each occasion, as intp: np.bincount would convert int32 to a fresh intp copy
+    # on every call (five calls on this and on its part for the gaps).
+    group = np.cumsum(new_customer, dtype=np.intp)
+    group -= 1
+    buyers = occ_code[starts]
+    first_day = occ_day[starts]
+    last_day = occ_day[np.r_[starts[1:] - 1, n_occ - 1]] if n_occ else np.zeros(0, np.int64)
+    n_buyers = len(buyers)
+
+    # Gaps between consecutive occasions of one customer: median and spread per customer.
+    has_gap = ~new_customer  # every occasion but a customer's first (a repeat purchase)
+    whole_gap = (occ_day[1:] - occ_day[:-1])[has_gap[1:]]  # days, int32
+    gap_group = group[has_gap]
+    n_gaps = n_orders - 1
+    gap_median = _group_median(gap_group, whole_gap, n_gaps)
+    gap = whole_gap.astype(np.float64)
+    del whole_gap
+    gap_sum = np.bincount(gap_group, weights=gap, minlength=n_buyers)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap_mean = gap_sum / n_gaps
+        deviation = gap_mean[gap_group]
+        np.subtract(gap, deviation, out=deviation)
+        np.square(deviation, out=deviation)
+        squares = np.bincount(gap_group, weights=deviation, minlength=n_buyers)
+        del deviation
+        gap_spread = np.where(n_gaps >= 2, np.sqrt(squares / (n_gaps - 1)), np.nan)
+    first_gap = np.full(n_buyers, np.nan)
+    returned = np.flatnonzero(n_gaps > 0)  # buyers with a second occasion, right after their first
+    first_gap[returned] = (occ_day[starts[returned] + 1] - occ_day[starts[returned]]).astype(np.float64)
+    del returned
+    gross = np.bincount(group, weights=gross_occ, minlength=n_buyers)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        repeat_avg = np.bincount(gap_group, weights=gross_occ[has_gap], minlength=n_buyers) / n_gaps
+    repeat_avg[n_gaps == 0] = np.nan
+    out = {"buyers": buyers, "first_day": first_day, "last_day": last_day, "orders": n_orders,
+           "gap_median": gap_median, "gap_spread": gap_spread, "first_gap": first_gap, "gross": gross,
+           "repeat_avg": repeat_avg}
+    if not has_amount:  # last year's value: purchase occasions in the last year
+        out["last_year"] = np.bincount(group[occ_day > cutoff_day - LAST_YEAR_DAYS], minlength=n_buyers).astype(float)
+    return out
 
 
 def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
