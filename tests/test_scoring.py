@@ -178,3 +178,28 @@ def test_distinct_counts_equal_numpys_unique(values):
     got, expected = _distinct_counts(np.array(values)), np.unique(np.array(values), return_counts=True)
     assert got[0].dtype == expected[0].dtype and got[0].tolist() == expected[0].tolist()
     assert got[1].tolist() == expected[1].tolist()
+
+
+def test_without_bgnbd_repeat_buyers_are_judged_by_their_own_rhythm(monkeypatch):
+    """BG/NBD is fitted while the rhythms are worked out in a second thread; when it can't be fitted,
+    repeat buyers get the rhythm fallback, and the run notes keep their order (BG/NBD, then spend)."""
+    from winback import scoring
+    from winback.errors import ModelFitError
+
+    rows = [(f"C{i % 60}", f"2025-0{1 + i % 5}-{1 + i % 27:02d}", 10.0 + i % 13, "purchase") for i in range(400)]
+    summary = summarize(orders_frame(rows), date(2025, 6, 1))
+
+    def no_fit(self, *args, **kwargs):
+        raise ModelFitError("the test says no")
+
+    monkeypatch.setattr(scoring.BetaGeoModel, "fit", no_fit)
+    result = score(summary.customers, has_amount=True)
+    s = result.scores
+    assert result.model.bgnbd is None and result.model.notes[0] == "BG/NBD not used: the test says no"
+    assert s["p_alive_bgnbd"].isna().all()
+    repeat = (s["frequency"] > 0).to_numpy()
+    alive, none = scoring._rhythm_fallback(s["orders"].to_numpy(dtype=float), s["days_since_last"].to_numpy(dtype=float),
+                                           s["expected_gap_days"].to_numpy(), 90)
+    assert repeat.any() and np.allclose(s["p_alive"].to_numpy()[repeat], alive[repeat], rtol=0, atol=1e-15)
+    assert np.allclose(s["p_no_purchase"].to_numpy()[repeat], np.clip(none, 0, 1)[repeat], rtol=0, atol=1e-15)
+    assert_clean(result)

@@ -28,6 +28,7 @@ known, is not positive are never targets.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,38 +116,38 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     horizon_w = params.horizon_days / WEEK
     repeat = x > 0
 
-    curve = SecondPurchaseCurve.fit(out)
+    # The models are fitted here while a second thread works out the rhythms (no fit, nothing written
+    # to ``out`` until both are done; one optimiser at a time, as scipy's L-BFGS-B is not thread-safe).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-score") as helper:
+        rhythm = helper.submit(_rhythms, out, silent, params.horizon_days)
+        bg: BetaGeoModel | None = None
+        try:
+            bg = _fit(BetaGeoModel, info, "BG/NBD", x, t_x, age)
+            info.bgnbd = {k: round(float(v), 6) for k, v in bg.params_.items()}
+            info.bgnbd["log_likelihood"] = round(float(bg.log_likelihood_), 4)
+            info.bgnbd["converged"] = bool(bg.converged_)
+            p_alive_bg, repeat_none = bg.p_alive_and_no_purchase(horizon_w, x, t_x, age)
+            repeat_alive = p_alive_bg
+            rate_per_week = (bg.params_["r"] + x) / (bg.params_["alpha"] + age)
+        except ModelFitError as exc:
+            bg = None
+            info.notes.append(f"BG/NBD not used: {exc}")
+            p_alive_bg, rate_per_week = np.full(n, np.nan), np.full(n, np.nan)
+        per_purchase = _value_per_purchase(out, info, has_amount)
+        curve, pop_gap, k, gap, p_alive, p_none = rhythm.result()
     info.second_purchase = {
         "median_days_to_second_purchase": _finite_or_none(curve.median_days),
         "share_without_second_purchase": round(curve.share_without_second_purchase(), 4),
         "observed_days": _finite_or_none(curve.reliable_until),
     }
-    pop_gap = population_gap(out)
     info.population_gap_days = _finite_or_none(pop_gap)
-    k = prior_gaps(out)
-    gap = expected_gap(out, pop_gap, curve.median_days, k)
     info.prior_gaps = round(k, 3)
     out["expected_gap_days"] = gap
     out["overdue_ratio"] = silent / np.maximum(gap.to_numpy(), 1.0)
 
-    # One-time buyers always use the second-purchase curve; repeat buyers use BG/NBD below, or their own
+    # One-time buyers always use the second-purchase curve; repeat buyers use BG/NBD, or their own
     # rhythm when BG/NBD cannot be fitted (see _rhythm_fallback).
-    p_alive = curve.p_alive(silent)  # the repeat buyers' values are replaced below
-    p_none = curve.p_no_purchase(silent, params.horizon_days)
-    rate_per_week = np.full(n, np.nan)
-    p_alive_bg = np.full(n, np.nan)
-    bg: BetaGeoModel | None = None
-    try:
-        bg = _fit(BetaGeoModel, info, "BG/NBD", x, t_x, age)
-        info.bgnbd = {k: round(float(v), 6) for k, v in bg.params_.items()}
-        info.bgnbd["log_likelihood"] = round(float(bg.log_likelihood_), 4)
-        info.bgnbd["converged"] = bool(bg.converged_)
-        p_alive_bg, repeat_none = bg.p_alive_and_no_purchase(horizon_w, x, t_x, age)
-        repeat_alive = p_alive_bg
-        rate_per_week = (bg.params_["r"] + x) / (bg.params_["alpha"] + age)
-    except ModelFitError as exc:
-        bg = None
-        info.notes.append(f"BG/NBD not used: {exc}")
+    if bg is None:
         repeat_alive, repeat_none = _rhythm_fallback(out["orders"].to_numpy(dtype=float), silent,
                                                      gap.to_numpy(), params.horizon_days)
     np.copyto(p_alive, repeat_alive, where=repeat)
@@ -159,7 +160,6 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     out["p_alive_bgnbd"] = p_alive_bg  # plain BG/NBD (1 for one-time buyers); for comparisons only
     out["p_no_purchase"] = np.clip(p_none, 0.0, 1.0)
 
-    per_purchase = _value_per_purchase(out, info, has_amount)
     margin_ratio = _margin_ratio(out) if (has_margin and has_amount) else 1.0
     own_annual = rate_per_week * 52.0 * per_purchase * margin_ratio
     own = pd.Series(own_annual, index=out.index)
@@ -199,6 +199,18 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
         return np.where(repeat, bg.expected_purchases(days / WEEK, x, t_x, age), returns * (1.0 + after))
 
     return ScoreResult(out, info, expected_purchases)
+
+
+def _rhythms(out: pd.DataFrame, silent: np.ndarray, horizon_days: float
+             ) -> tuple[SecondPurchaseCurve, float, float, pd.Series, np.ndarray, np.ndarray]:
+    """No model fit: the second-purchase curve, the population's usual gap, the prior's weight, each
+    customer's expected gap, and the curve's P(alive) and P(no purchase in the horizon) for everyone
+    (the repeat buyers' values are replaced by the caller)."""
+    curve = SecondPurchaseCurve.fit(out)
+    pop_gap = population_gap(out)
+    k = prior_gaps(out)
+    gap = expected_gap(out, pop_gap, curve.median_days, k)
+    return curve, pop_gap, k, gap, curve.p_alive(silent), curve.p_no_purchase(silent, horizon_days)
 
 
 def _fit(model_class: type, info: ModelInfo, name: str, *columns: np.ndarray):  # noqa: ANN202
