@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from winback.errors import InputDataError
-from winback.importer.roles import _NORMALIZED, ROLES, _score, normalize
+from winback.importer.roles import ROLES, _score, normalize
 from winback.importer.source import Grid
 
 CANDIDATES = (";", ",", "\t", "|")
@@ -218,7 +218,7 @@ def _role_hits(cells: list[str]) -> set[str]:
         if not norm:
             continue
         for role in ROLES:
-            if _score(norm, _NORMALIZED[role]) >= 80:
+            if _score(norm, role) >= 80:
                 hits.add(role)
     return hits
 

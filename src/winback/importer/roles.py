@@ -132,21 +132,23 @@ class ColumnMatch:
     score: int  # 100 exact, less for partial matches
 
 
-def _score(header_norm: str, synonyms: set[str]) -> int:
+#: Each role's synonyms as word sets, with the weight of a match (more and longer words weigh more).
+_SYNONYM_WORDS: dict[str, list[tuple[frozenset[str], int]]] = {
+    role: [(frozenset(syn.split()), 10 * len(syn.split()) + len(syn)) for syn in syns if syn.split()]
+    for role, syns in _NORMALIZED.items()
+}
+
+
+def _score(header_norm: str, role: str) -> int:
+    """How well a normalized header names ``role``: 100 for a synonym, else up to 80 when every word of
+    a synonym is among the header's words. No bracket step: ``normalize`` has turned brackets into
+    spaces already ("Amount (TRY)" is "amount try")."""
     if not header_norm:
         return 0
-    if header_norm in synonyms:
+    if header_norm in _NORMALIZED[role]:
         return 100
-    without_brackets = normalize(re.sub(r"\(.*?\)|\[.*?\]", " ", header_norm))
-    if without_brackets in synonyms:
-        return 90
     tokens = set(header_norm.split())
-    best = 0
-    for syn in synonyms:
-        syn_tokens = syn.split()
-        if len(syn_tokens) >= 1 and set(syn_tokens) <= tokens:
-            best = max(best, 10 * len(syn_tokens) + len(syn))
-    return min(best, 80)
+    return min(max((weight for words, weight in _SYNONYM_WORDS[role] if words <= tokens), default=0), 80)
 
 
 def amount_basis(header: str) -> str:
@@ -198,7 +200,7 @@ def assign_roles(headers: list[str], mapping: dict[str, str], source: str) -> di
         if idx in taken:
             continue
         norm = normalize(header)
-        scores = [(_score(norm, syns), role) for role, syns in _NORMALIZED.items()]
+        scores = [(_score(norm, role), role) for role in _NORMALIZED]
         best_score = max(s for s, _ in scores)
         if best_score == 0:
             continue
