@@ -116,24 +116,28 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     horizon_w = params.horizon_days / WEEK
     repeat = x > 0
 
-    # The models are fitted here while a second thread works out the rhythms (no fit, nothing written
-    # to ``out`` until both are done; one optimiser at a time, as scipy's L-BFGS-B is not thread-safe).
+    # A second thread works out the rhythms (no model) while BG/NBD is fitted here, then fits
+    # Gamma-Gamma while BG/NBD's probabilities are computed here: one optimiser at a time (scipy's
+    # L-BFGS-B has not always been safe in two threads at once), and nothing is written to ``out``
+    # until both are done.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-score") as helper:
         rhythm = helper.submit(_rhythms, out, silent, params.horizon_days)
         bg: BetaGeoModel | None = None
         try:
             bg = _fit(BetaGeoModel, info, "BG/NBD", x, t_x, age)
+        except ModelFitError as exc:
+            info.notes.append(f"BG/NBD not used: {exc}")
+        spend = helper.submit(_value_per_purchase, out, info, has_amount)
+        if bg is not None:
             info.bgnbd = {k: round(float(v), 6) for k, v in bg.params_.items()}
             info.bgnbd["log_likelihood"] = round(float(bg.log_likelihood_), 4)
             info.bgnbd["converged"] = bool(bg.converged_)
             p_alive_bg, repeat_none = bg.p_alive_and_no_purchase(horizon_w, x, t_x, age)
             repeat_alive = p_alive_bg
             rate_per_week = (bg.params_["r"] + x) / (bg.params_["alpha"] + age)
-        except ModelFitError as exc:
-            bg = None
-            info.notes.append(f"BG/NBD not used: {exc}")
+        else:
             p_alive_bg, rate_per_week = np.full(n, np.nan), np.full(n, np.nan)
-        per_purchase = _value_per_purchase(out, info, has_amount)
+        per_purchase = spend.result()
         curve, pop_gap, k, gap, p_alive, p_none = rhythm.result()
     info.second_purchase = {
         "median_days_to_second_purchase": _finite_or_none(curve.median_days),
