@@ -85,3 +85,28 @@ def test_count_codes_equals_bincount(step):
     codes = np.random.default_rng(step).integers(0, 9, 1_000).astype(np.int32)
     assert count_codes(codes, 12, step=step).tolist() == np.bincount(codes, minlength=12).tolist()
     assert count_codes(codes[:0], 3).tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_argsort_descending_equals_numpys_stable_argsort(seed):
+    from winback._sorting import argsort_descending
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 3_000))
+    values = np.round(rng.gamma(0.5, 20.0, n), int(rng.integers(0, 3)))  # many ties after rounding
+    values[rng.random(n) < 0.2] = 0.0
+    values[rng.random(n) < 0.05] = -0.0  # equal to 0.0
+    if seed % 2:
+        values[rng.random(n) < 0.05] = np.nan
+        values[rng.random(n) < 0.01] = np.inf
+    expected = np.argsort(-values, kind="stable")
+    assert np.array_equal(argsort_descending(values), expected)
+
+
+def test_argsort_descending_of_distinct_values_and_of_few():
+    from winback._sorting import argsort_descending
+
+    values = np.random.default_rng(9).random(5_000)
+    assert np.array_equal(argsort_descending(values), np.argsort(-values, kind="stable"))
+    for few in ([], [1.5], [2.0, 2.0], [np.nan, 1.0]):
+        assert np.array_equal(argsort_descending(np.array(few)), np.argsort(-np.array(few), kind="stable"))

@@ -52,6 +52,43 @@ def sort_with_positions(key: np.ndarray, *, overwrite: bool = False) -> tuple[np
     return key[positions], positions
 
 
+
+def argsort_descending(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(-values, kind="stable")`` for floats: largest first, equal values (0.0 and -0.0
+    alike, NaNs last) in their original order; exactly the same positions, faster.
+
+    numpy's stable argsort of floats is a merge sort; its default argsort is a vectorised (SIMD) sort
+    several times faster, but it leaves equal values in any order. Those are put back in position order
+    with one value sort of ``run number * n + position`` (run: a stretch of equal sorted values).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n < 2:
+        return np.argsort(-values, kind="stable")
+    negated = -values
+    order = np.argsort(negated)
+    # The same values as negated[order] (equal values are equal wherever they come from), without the
+    # gather: a value sort is cheaper than fetching a million values from random places.
+    negated.sort()
+    ordered = negated
+    del negated
+    new_run = np.empty(n, dtype=bool)
+    new_run[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new_run[1:])
+    nan = np.isnan(ordered)
+    if nan.any():  # NaN != NaN: all the NaNs (sorted last) are one run
+        new_run[1:] &= ~(nan[1:] & nan[:-1])
+    del ordered, nan
+    if new_run.all():
+        return order
+    key = np.cumsum(new_run, dtype=np.int64)
+    key -= 1
+    key *= n
+    key += order
+    sort_in_place(key)
+    np.remainder(key, n, out=key)
+    return key
+
 #: Rows per block where ten-million-row work goes a million at a time: a temporary of a block (8 MB)
 #: is reused by glibc, one as long as the rows (over 32 MB) is fresh pages every time, which costs on
 #: a VM whose host takes freed memory back (docs/performance.md).

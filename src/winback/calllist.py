@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from winback._sorting import strings_in_order
+from winback._sorting import argsort_descending, strings_in_order
 from winback.contacts import DNC, Suppression, empty_contacts, format_phones, suppressed
 from winback.segments import SEGMENTS, reasons
 
@@ -178,10 +178,13 @@ def rank(scores: pd.DataFrame, options: SelectOptions, contacts: pd.DataFrame | 
         orphaned = (keys.isin(departed) & (owner != "")).to_numpy(dtype=bool)
 
     # Calling order: orphaned first, then priority (highest first), ties by customer id.
-    by_id = np.arange(len(chosen)) if strings_in_order(ids) else np.argsort(
-        np.asarray(ids[chosen], dtype=object), kind="stable")
-    priority = scores["priority"].to_numpy(dtype=float)[chosen][by_id]
-    order = by_id[np.argsort(-priority, kind="stable")]
+    priority = scores["priority"].to_numpy(dtype=float)[chosen]
+    if strings_in_order(ids):  # the usual case: positions are in id order already
+        order = argsort_descending(priority)
+    else:
+        by_id = np.argsort(np.asarray(ids[chosen], dtype=object), kind="stable")
+        order = by_id[argsort_descending(priority[by_id])]
+    del priority
     if orphaned.any():
         order = order[np.argsort(~orphaned[order], kind="stable")]
     over_cap = 0
