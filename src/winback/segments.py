@@ -49,7 +49,11 @@ def assign_segments(scores: pd.DataFrame) -> pd.Series:
         top,
         scores["orders"].to_numpy() >= 3,
     ]
-    codes = np.select(conditions, list(range(len(SEGMENTS) - 1)), default=len(SEGMENTS) - 1)
+    # The first condition that holds gives the segment (np.select's rule), written into int8 codes from
+    # the last condition to the first: no int64 array per condition as np.select makes.
+    codes = np.full(len(value), len(SEGMENTS) - 1, dtype=np.int8)
+    for code in reversed(range(len(conditions))):  # eight conditions, not a loop over customers
+        codes[conditions[code]] = code
     return pd.Series(pd.Categorical.from_codes(codes, categories=SEGMENTS), index=scores.index, name="segment")
 
 
