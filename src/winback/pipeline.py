@@ -92,9 +92,7 @@ class ScanResult:
     def to_dict(self, call_list_path: str | None) -> dict:
         """The ``--json`` run summary (a documented, stable contract: docs/json-summary.md)."""
         rep = self.report
-        purchases = self.orders[self.orders["kind"] == "purchase"]
-        first = purchases["order_date"].min()
-        last = purchases["order_date"].max()
+        lines = _line_counts(self.orders)
         return {
             "winback_version": __version__,
             "as_of": self.as_of.isoformat(),
@@ -106,13 +104,13 @@ class ScanResult:
                 "skipped_by_reason": dict(rep.skipped_by_reason),
                 "skipped_examples": {k: list(v) for k, v in rep.skipped_examples.items()},
                 "orders_after_as_of": self.orders_after_as_of,
-                "orders": len(purchases),
-                "refunds": int((self.orders["kind"] == "refund").sum()),
-                "cancelled": int((self.orders["kind"] == "cancelled").sum()),
+                "orders": lines["purchase"],
+                "refunds": lines["refund"],
+                "cancelled": lines["cancelled"],
                 "customers": len(self.scores),
                 "customers_without_purchases": self.customers_without_purchases,
-                "first_order": None if pd.isna(first) else first.date().isoformat(),
-                "last_order": None if pd.isna(last) else last.date().isoformat(),
+                "first_order": lines["first"],
+                "last_order": lines["last"],
                 "columns": rep.columns,
                 "currency": rep.currency,
                 "warnings": list(rep.warnings),
@@ -158,6 +156,24 @@ class Analysis:
     scored: ScoreResult  # scores include the segment
     last_year: pd.Series  # each customer's value in the 12 months up to the as-of date
 
+
+
+def _line_counts(orders: pd.DataFrame) -> dict:
+    """Purchase, refund and cancelled lines, and the first and last purchase date (ISO, or None), from
+    the kind and date columns alone: filtering the ten-million-row frame to its purchases copied every
+    column (about 2 s and 200 MB at 10M orders) for three numbers."""
+    counts = orders["kind"].value_counts()
+    dates = orders["order_date"].to_numpy(dtype="datetime64[ns]")
+    purchase = (orders["kind"] == "purchase").to_numpy(dtype=bool) & ~np.isnat(dates)
+    out = {kind: int(counts.get(kind, 0)) for kind in ("purchase", "refund", "cancelled")}
+    if purchase.any():
+        days = dates.view(np.int64)
+        first = np.min(days, where=purchase, initial=np.iinfo(np.int64).max)
+        last = np.max(days, where=purchase, initial=np.iinfo(np.int64).min)
+        out["first"], out["last"] = (pd.Timestamp(int(v)).date().isoformat() for v in (first, last))
+    else:
+        out["first"] = out["last"] = None
+    return out
 
 def analyze(orders: pd.DataFrame, as_of: date, horizon_days: int,
             customer_order: np.ndarray | None = None) -> Analysis:
