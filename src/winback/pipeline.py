@@ -259,7 +259,7 @@ def _nightly_select(choose, ranking, scores: pd.DataFrame, orders: pd.DataFrame,
     ids = scores.index
     candidates = pd.DataFrame({  # as the call-list rows show them, which the state stores
         "priority": scores["priority"].to_numpy(dtype=float)[everyone.order].round(2),
-        "segment": scores["segment"].take(everyone.order).astype("str").to_numpy(),
+        "segment": _segment_names(scores["segment"], everyone.order),
     }, index=ids[everyone.order])
     cooled, relisted = cooldown(candidates, history.assignments, orders, options.as_of, nightly)
     del candidates
@@ -291,6 +291,17 @@ def _nightly_select(choose, ranking, scores: pd.DataFrame, orders: pd.DataFrame,
     )
     return call_list, night
 
+
+
+def _segment_names(segment: pd.Series, order: np.ndarray) -> np.ndarray:
+    """The segment names of the rows at ``order``, as text (objects): looked up by category code. pandas'
+    categorical-to-text conversion makes a string per row, about 1 s for the million rows of a
+    ten-million-order nightly run."""
+    if isinstance(segment.dtype, pd.CategoricalDtype):
+        codes = segment.cat.codes.to_numpy()[order]
+        if not len(codes) or codes.min() >= 0:
+            return np.asarray(segment.cat.categories.astype(str), dtype=object)[codes]
+    return segment.take(order).astype("str").to_numpy()
 
 def input_dialect(result: ScanResult) -> CsvDialect:
     """The CSV dialect of the (first) order file, for a call list that opens like the input did."""
