@@ -6,6 +6,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from winback.nightly import (
     History,
@@ -91,3 +92,31 @@ def test_outcomes_by_hand():
 def test_contact_outcome_spellings():
     assert [contact_outcome(t) for t in ("Reached", "no answer", "NO_ANSWER", "wrong-number", "x")] == [
         "reached", "no-answer", "no-answer", "wrong-number", None]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_digit_id_lookup_of_the_nightly_diff_equals_arrows_hash_lookup(seed):
+    """Tonight's and last night's lapsed ids: digit ids (also of different lengths, "0042" beside "42")
+    are found by a binary search on integer keys, other ids by Arrow's hash lookup; the same flags."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from winback.nightly import _found_in, _sorted_text
+
+    rng = np.random.default_rng(seed)
+    pool = [str(v) for v in rng.integers(0, 5_000, 3_000)] + [f"{v:06d}" for v in rng.integers(0, 5_000, 1_000)]
+    if seed == 3:
+        pool += ["7", "07", "007", "99999999999999999"]
+    now = _sorted_text(list(rng.choice(pool, 1_500)))
+    before = _sorted_text(list(rng.choice(pool, 1_500)))
+    at = pc.index_in(now, value_set=before)
+    expected_now = at.is_valid().to_numpy(zero_copy_only=False)
+    expected_before = np.zeros(len(before), dtype=bool)
+    expected_before[at.filter(at.is_valid()).to_numpy(zero_copy_only=False)] = True
+    found_now, found_before = _found_in(now, before)
+    assert np.array_equal(found_now, expected_now) and np.array_equal(found_before, expected_before)
+    assert 0 < found_now.sum() < len(now)
+    letters = _sorted_text(["A1", "B2", *now.to_pylist()[:50]])  # not all digits: the hash lookup
+    assert np.array_equal(_found_in(letters, before)[0], pc.is_in(letters, value_set=before).to_numpy(zero_copy_only=False))
+    empty = pa.array([], type=pa.large_string())
+    assert _found_in(empty, before)[1].sum() == 0 and len(_found_in(now, empty)[0]) == len(now)

@@ -174,6 +174,41 @@ def as_text(ids: pd.Index | pd.Series | list[str] | pa.Array) -> pa.Array:
     return pa.array(values, type=pa.large_string()) if len(values) else pa.array([], type=pa.large_string())
 
 
+
+#: Longest id that numbers as digits: 17 digits, left-aligned, times 32, fit in 63 bits.
+DIGIT_ID_MAX = 17
+
+
+def all_digits(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Every value is 1-17 ASCII digits (no sign, space, letter or Excel exponent): ``ascii_is_decimal``
+    is false for "" and for non-ASCII digits, and ten times faster than a regular expression."""
+    if not len(values):
+        return True
+    return bool(pc.all(pc.ascii_is_decimal(values)).as_py()) and pc.max(pc.binary_length(values)).as_py() <= DIGIT_ID_MAX
+
+
+def digit_keys(values: pa.Array | pa.ChunkedArray, longest: int | None = None) -> np.ndarray:
+    """int64 keys of ids that are all digits (:func:`all_digits`), equal and ordered as the texts are:
+    the digits left-aligned to ``longest`` places (the longest id by default; give the same to compare
+    two sets of ids), times 32, plus the length. So "1" < "10" < "9" as in text, and "0042" != "042"."""
+    length = pc.binary_length(values).to_numpy()
+    if longest is None:
+        longest = int(length.max()) if len(length) else 1
+    # The numbers, block by block, into one writable array (Arrow's own concatenation is read-only and
+    # would have to be copied again to be packed and sorted in place).
+    key = np.empty(len(values), dtype=np.int64)
+    numbers = pc.cast(values, pa.int64())
+    chunks = numbers.chunks if isinstance(numbers, pa.ChunkedArray) else [numbers]
+    np.concatenate([c.to_numpy(zero_copy_only=False) for c in chunks] or [key[:0]], out=key)
+    del numbers  # (chunks: Arrow's parse blocks of 16 MB, not rows)
+    if len(length) and int(length.min()) != longest:
+        scale = 10 ** (longest - np.arange(longest + 1, dtype=np.int64))
+        for part in blocks(len(key)):  # no ten-million-row temporary
+            key[part] *= scale[length[part]]
+    key *= 32
+    key += length
+    return key
+
 def member_mask(ids: pd.Index | pd.Series | list[str] | pa.Array,
                 wanted: pd.Index | pd.Series | list[str] | pa.Array) -> np.ndarray:
     """A flag per id of ``ids``: it is one of ``wanted`` (an Arrow hash of ``wanted``, usually the few)."""
@@ -182,4 +217,4 @@ def member_mask(ids: pd.Index | pd.Series | list[str] | pa.Array,
     return pc.is_in(as_text(ids), value_set=as_text(wanted)).to_numpy(zero_copy_only=False)
 
 
-__all__ = ["BLOCK", "as_text", "blocks", "count_codes", "day_numbers", "member_mask", "sort_in_place", "sort_with_positions", "strings_in_order"]
+__all__ = ["BLOCK", "DIGIT_ID_MAX", "all_digits", "as_text", "blocks", "count_codes", "day_numbers", "digit_keys", "member_mask", "sort_in_place", "sort_with_positions", "strings_in_order"]

@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winback._sorting import as_text, member_mask, strings_in_order
+from winback._sorting import all_digits, as_text, digit_keys, member_mask, strings_in_order
 
 #: Priority at least this many times the priority when last listed is a material change.
 PRIORITY_RISE = 1.5
@@ -173,17 +173,34 @@ def nightly_diff(lapsed: Sequence[str] | pa.Array, history: History, orders: pd.
     before, now = _sorted_text(history.previous_lapsed), _sorted_text(lapsed)
     bought = orders[(orders["kind"] == "purchase") & (orders["order_date"] > pd.Timestamp(history.previous_as_of))
                     & (orders["order_date"] <= pd.Timestamp(as_of))]
-    # A million lapsed ids: set arithmetic in Arrow (hash lookups), results in sorted order.
-    # One hash of last night's ids: where each of tonight's is among them (null: newly lapsed).
-    at = pc.index_in(now, value_set=before)
-    in_before = at.is_valid().to_numpy(zero_copy_only=False)
-    still_lapsed = np.zeros(len(before), dtype=bool)
-    still_lapsed[at.filter(at.is_valid()).to_numpy(zero_copy_only=False)] = True
+    in_before, still_lapsed = _found_in(now, before)
     came_back = member_mask(before, bought["customer_id"])
     still = still_lapsed & ~came_back
     return NightlyDiff(history.previous_as_of, now.filter(pa.array(~in_before)),
                        before.filter(pa.array(came_back)), before.filter(pa.array(still)))
 
+
+
+def _found_in(now: pa.Array, before: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(a flag per id of ``now``: it is in ``before``; a flag per id of ``before``: it is in ``now``),
+    both sorted distinct ids. Digit ids (most shops' numbering) become integer keys that order as the
+    text does, and a binary search finds them: several times faster than hashing three million strings.
+    Other ids: one Arrow hash of last night's ids, where each of tonight's is among them."""
+    before_flags = np.zeros(len(before), dtype=bool)
+    if not len(now) or not len(before):
+        return np.zeros(len(now), dtype=bool), before_flags
+    if all_digits(now) and all_digits(before):
+        longest = max(pc.max(pc.binary_length(now)).as_py(), pc.max(pc.binary_length(before)).as_py())
+        keys_now, keys_before = digit_keys(now, longest), digit_keys(before, longest)
+        if bool((keys_before[1:] > keys_before[:-1]).all()):  # sorted and distinct, as the text is
+            at = np.searchsorted(keys_before, keys_now)
+            np.minimum(at, len(keys_before) - 1, out=at)
+            found = keys_before[at] == keys_now
+            before_flags[at[found]] = True
+            return found, before_flags
+    at = pc.index_in(now, value_set=before)
+    before_flags[at.filter(at.is_valid()).to_numpy(zero_copy_only=False)] = True
+    return at.is_valid().to_numpy(zero_copy_only=False), before_flags
 
 def _sorted_text(ids: Sequence[str] | pa.Array) -> pa.Array:
     """Distinct ids in code point order, as Arrow text."""

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from winback._memory import release_memory
-from winback._sorting import blocks, count_codes, day_numbers, sort_in_place, sort_with_positions
+from winback._sorting import all_digits, count_codes, day_numbers, digit_keys, sort_in_place, sort_with_positions
 from winback.errors import InputDataError
 from winback.importer import load as _load
 from winback.importer.dialect import CANDIDATES, frame_table, split_text
@@ -234,9 +234,7 @@ def _customer_ids(values: pa.ChunkedArray, header: str, names: pa.ChunkedArray |
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.int64), pa.array([], type=pa.large_string()), True, None
-    # ASCII digits only (no sign, space, letter or Excel exponent), 1-17 of them: ascii_is_decimal is
-    # false for "" and for non-ASCII digits, and ten times faster than a regular expression.
-    if pc.all(pc.ascii_is_decimal(values)).as_py() and pc.max(pc.binary_length(values)).as_py() <= 17:
+    if all_digits(values):
         if header.strip().casefold().isdigit() and pc.any(pc.equal(values, header.strip())).as_py():
             return None
         return _digit_ids(values)
@@ -256,21 +254,7 @@ def _digit_ids(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, bool, np.
     order by one integer sort: the digits left-aligned to the longest id, then the length, order digit
     strings as text does ("1" < "10" < "9") and tell "0042" from "042". The sort's positions (the rows
     grouped by code, in file order within a code) come back too: the summary can use them."""
-    length = pc.binary_length(values).to_numpy()
-    longest = int(length.max())
-    # The numbers, block by block, into one writable array (Arrow's own concatenation is read-only and
-    # would have to be copied again to be packed and sorted in place).
-    key = np.empty(len(values), dtype=np.int64)
-    numbers = pc.cast(values, pa.int64())
-    np.concatenate([c.to_numpy(zero_copy_only=False) for c in numbers.chunks] or [key[:0]], out=key)
-    del numbers  # (chunks: Arrow's parse blocks of 16 MB, not rows)
-    if int(length.min()) != longest:
-        scale = 10 ** (longest - np.arange(longest + 1, dtype=np.int64))
-        for part in blocks(len(key)):  # no ten-million-row temporary
-            key[part] *= scale[length[part]]
-    key *= 32
-    key += length
-    del length
+    key = digit_keys(values)
     ordered, order = sort_with_positions(key, overwrite=True)
     del key
     new = np.empty(len(ordered), dtype=bool)
