@@ -171,8 +171,8 @@ def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int],
 def _one_record_per_line(path: str) -> tuple[bool, int]:
     """(the whole file is valid UTF-8 with no bare carriage return, its number of lines). With as many
     lines as records, there are no line breaks inside quotes either (Arrow skips or splits what the
-    thorough reader counts). One pass over the file in a reused buffer; the bytes methods it uses
-    give up the interpreter lock only around reads, but Arrow's parser does not need it."""
+    thorough reader counts). One pass over the file in a reused buffer, beside Arrow's parse (which
+    does not need the interpreter lock)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     newlines = cr = crlf = 0
     size = 0
