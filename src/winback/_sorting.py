@@ -52,7 +52,6 @@ def sort_with_positions(key: np.ndarray, *, overwrite: bool = False) -> tuple[np
     return key[positions], positions
 
 
-
 def argsort_descending(values: np.ndarray) -> np.ndarray:
     """``np.argsort(-values, kind="stable")`` for floats: largest first, equal values (0.0 and -0.0
     alike, NaNs last) in their original order; exactly the same positions, faster.
@@ -88,6 +87,7 @@ def argsort_descending(values: np.ndarray) -> np.ndarray:
     sort_in_place(key)
     np.remainder(key, n, out=key)
     return key
+
 
 #: Rows per block where ten-million-row work goes a million at a time: a temporary of a block (8 MB)
 #: is reused by glibc, one as long as the rows (over 32 MB) is fresh pages every time, which costs on
@@ -174,7 +174,6 @@ def as_text(ids: pd.Index | pd.Series | list[str] | pa.Array) -> pa.Array:
     return pa.array(values, type=pa.large_string()) if len(values) else pa.array([], type=pa.large_string())
 
 
-
 #: Longest id that numbers as digits: 17 digits, left-aligned, times 32, fit in 63 bits.
 DIGIT_ID_MAX = 17
 
@@ -208,6 +207,7 @@ def digit_keys(values: pa.Array | pa.ChunkedArray, longest: int | None = None) -
     key *= 32
     key += length
     return key
+
 
 def member_mask(ids: pd.Index | pd.Series | list[str] | pa.Array,
                 wanted: pd.Index | pd.Series | list[str] | pa.Array) -> np.ndarray:

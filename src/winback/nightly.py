@@ -180,7 +180,6 @@ def nightly_diff(lapsed: Sequence[str] | pa.Array, history: History, orders: pd.
                        before.filter(pa.array(came_back)), before.filter(pa.array(still)))
 
 
-
 def _found_in(now: pa.Array, before: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(a flag per id of ``now``: it is in ``before``; a flag per id of ``before``: it is in ``now``),
     both sorted distinct ids. Digit ids (most shops' numbering) become integer keys that order as the
@@ -201,6 +200,7 @@ def _found_in(now: pa.Array, before: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     at = pc.index_in(now, value_set=before)
     before_flags[at.filter(at.is_valid()).to_numpy(zero_copy_only=False)] = True
     return at.is_valid().to_numpy(zero_copy_only=False), before_flags
+
 
 def _sorted_text(ids: Sequence[str] | pa.Array) -> pa.Array:
     """Distinct ids in code point order, as Arrow text."""
