@@ -256,45 +256,46 @@ def _occasions(key: np.ndarray, order: np.ndarray, amount: np.ndarray, span: int
     new_customer = _run_starts(occ_code)
     starts = np.flatnonzero(new_customer)
     n_orders = np.diff(np.r_[starts, n_occ]).astype(np.int64)
-    # The buyer (0..) of each occasion, as intp: np.bincount would convert int32 to a fresh intp copy
-    # on every call (five calls on this and on its part for the gaps).
-    group = np.cumsum(new_customer, dtype=np.intp)
-    group -= 1
     buyers = occ_code[starts]
     first_day = occ_day[starts]
     last_day = occ_day[np.r_[starts[1:] - 1, n_occ - 1]] if n_occ else np.zeros(0, np.int64)
     n_buyers = len(buyers)
+    # Per-buyer sums are np.add.reduceat over each buyer's run (it gives up the interpreter lock, so
+    # the two halves of _occasions_in_parts really run side by side; np.bincount does not, and needs a
+    # buyer number per occasion).
+    gross = np.add.reduceat(gross_occ, starts) if n_occ else np.zeros(0)
 
-    # Gaps between consecutive occasions of one customer: median and spread per customer.
-    has_gap = ~new_customer  # every occasion but a customer's first (a repeat purchase)
+    # Gaps between consecutive occasions of one customer (every occasion but a customer's first is a
+    # repeat purchase): a buyer's gaps are a run too, starting at starts - (buyers before it).
+    has_gap = ~new_customer
+    del new_customer
     whole_gap = (occ_day[1:] - occ_day[:-1])[has_gap[1:]]  # days, int32
-    gap_group = group[has_gap]
     n_gaps = n_orders - 1
-    gap_median = _group_median(gap_group, whole_gap, n_gaps)
-    gap = whole_gap.astype(np.float64)
-    del whole_gap
-    gap_sum = np.bincount(gap_group, weights=gap, minlength=n_buyers)
+    returned = np.flatnonzero(n_gaps > 0)  # buyers with a second occasion, right after their first
+    gap_start = starts[returned] - returned
+    gap_median = _group_median(whole_gap, n_gaps)
     with np.errstate(invalid="ignore", divide="ignore"):
-        gap_mean = gap_sum / n_gaps
-        deviation = gap_mean[gap_group]
-        np.subtract(gap, deviation, out=deviation)
+        gap_mean = (last_day - first_day) / n_gaps  # the gaps add up to the days from first to last
+        deviation = np.repeat(gap_mean[returned], n_gaps[returned])
+        np.subtract(whole_gap, deviation, out=deviation)
+        del whole_gap
         np.square(deviation, out=deviation)
-        squares = np.bincount(gap_group, weights=deviation, minlength=n_buyers)
+        squares = np.zeros(n_buyers)
+        if len(returned):
+            squares[returned] = np.add.reduceat(deviation, gap_start)
         del deviation
         gap_spread = np.where(n_gaps >= 2, np.sqrt(squares / (n_gaps - 1)), np.nan)
     first_gap = np.full(n_buyers, np.nan)
-    returned = np.flatnonzero(n_gaps > 0)  # buyers with a second occasion, right after their first
     first_gap[returned] = (occ_day[starts[returned] + 1] - occ_day[starts[returned]]).astype(np.float64)
-    del returned
-    gross = np.bincount(group, weights=gross_occ, minlength=n_buyers)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        repeat_avg = np.bincount(gap_group, weights=gross_occ[has_gap], minlength=n_buyers) / n_gaps
-    repeat_avg[n_gaps == 0] = np.nan
+    repeat_avg = np.full(n_buyers, np.nan)
+    if len(returned):
+        repeat_avg[returned] = np.add.reduceat(gross_occ[has_gap], gap_start) / n_gaps[returned]
     out = {"buyers": buyers, "first_day": first_day, "last_day": last_day, "orders": n_orders,
            "gap_median": gap_median, "gap_spread": gap_spread, "first_gap": first_gap, "gross": gross,
            "repeat_avg": repeat_avg}
     if not has_amount:  # last year's value: purchase occasions in the last year
-        out["last_year"] = np.bincount(group[occ_day > cutoff_day - LAST_YEAR_DAYS], minlength=n_buyers).astype(float)
+        recent = (occ_day > cutoff_day - LAST_YEAR_DAYS).astype(np.float64)
+        out["last_year"] = np.add.reduceat(recent, starts) if n_occ else np.zeros(0)
     return out
 
 
@@ -323,9 +324,9 @@ def _kind_codes(kind: pd.Series) -> np.ndarray:
     return np.select([(kind == k).to_numpy() for k in KINDS], [0, 1, 2], default=-1).astype(np.int8)
 
 
-def _group_median(group: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Median of ``values`` (whole, non-negative) per group, ``group`` ascending (groups
-    0..len(counts)-1, ``counts`` values each; NaN for empty groups)."""
+def _group_median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median of ``values`` (whole, non-negative) per group: group g is the next ``counts[g]`` values
+    (NaN for empty groups)."""
     out = np.full(len(counts), np.nan)
     if not len(values):
         return out
@@ -338,16 +339,13 @@ def _group_median(group: np.ndarray, values: np.ndarray, counts: np.ndarray) -> 
         out[at] = (values[first].astype(np.int64) + values[first + size - 1]) / 2.0
     # Three or more: sorted by (group, value) with one key (values are whole days: they fit beside
     # the group), only these groups' values.
-    several = counts >= 3
-    many = np.flatnonzero(several)
+    many = np.flatnonzero(counts >= 3)
     if len(many):
-        rows = several[group]
-        top = int(values.max()) + 1
-        ordered = np.multiply(group[rows], top, dtype=np.int64)
-        ordered += values[rows]
-        del rows
-        sort_in_place(ordered)
         size = counts[many]
+        top = int(values.max()) + 1
+        ordered = np.repeat(np.multiply(many, top, dtype=np.int64), size)
+        ordered += values[np.repeat(counts >= 3, counts)]
+        sort_in_place(ordered)
         first = np.cumsum(size)
         first -= size
         low = ordered[first + (size - 1) // 2] % top
