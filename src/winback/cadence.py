@@ -61,7 +61,7 @@ def expected_gap(customers: pd.DataFrame, pop_gap: float, first_gap_median: floa
     gap = np.exp(log_gap)
     fallback = first_gap_median if np.isfinite(first_gap_median) and first_gap_median > 0 else prior
     gap = np.where(n > 0, gap, fallback)
-    return pd.Series(gap, index=customers.index, name="expected_gap_days")
+    return pd.Series(gap, index=customers.index, name="expected_gap_days", copy=False)
 
 
 def prior_gaps(customers: pd.DataFrame) -> float:

@@ -146,50 +146,64 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     }
     info.population_gap_days = _finite_or_none(pop_gap)
     info.prior_gaps = round(k, 3)
-    out["expected_gap_days"] = gap
-    out["overdue_ratio"] = silent / np.maximum(gap.to_numpy(), 1.0)
+    # New columns are numpy arrays put in as Series over them: pandas copies an array assigned as it is
+    # (twelve fresh 3.6M-value copies at ten million orders, 0.2-0.3 s), not a Series' values.
+    gap_days = gap.to_numpy()
+    overdue = silent / np.maximum(gap_days, 1.0)
 
     # One-time buyers always use the second-purchase curve; repeat buyers use BG/NBD, or their own
     # rhythm when BG/NBD cannot be fitted (see _rhythm_fallback).
     if bg is None:
         repeat_alive, repeat_none = _rhythm_fallback(out["orders"].to_numpy(dtype=float), silent,
-                                                     gap.to_numpy(), params.horizon_days)
+                                                     gap_days, params.horizon_days)
     np.copyto(p_alive, repeat_alive, where=repeat)
     np.copyto(p_none, repeat_none, where=repeat)
     del repeat_alive, repeat_none
     if not np.isfinite(rate_per_week).all():
         # Without a fitted model: the customer's own rate, shrunk like the gap.
-        rate_per_week = WEEK / np.maximum(gap.to_numpy(), 1.0)
-    out["p_alive"] = np.clip(p_alive, 0.0, 1.0)
-    out["p_alive_bgnbd"] = p_alive_bg  # plain BG/NBD (1 for one-time buyers); for comparisons only
-    out["p_no_purchase"] = np.clip(p_none, 0.0, 1.0)
+        rate_per_week = WEEK / np.maximum(gap_days, 1.0)
+    np.clip(p_alive, 0.0, 1.0, out=p_alive)
+    np.clip(p_none, 0.0, 1.0, out=p_none)
 
     margin_ratio = _margin_ratio(out) if (has_margin and has_amount) else 1.0
     own_annual = rate_per_week * 52.0 * per_purchase * margin_ratio
-    own = pd.Series(own_annual, index=out.index)
-    out["annual_value"] = own_annual + REFERRAL_SHARE * _referred_value(customers, own)
-    out["expected_value"] = out["annual_value"] * out["p_alive"]
+    own = pd.Series(own_annual, index=out.index, copy=False)
+    annual = own_annual + REFERRAL_SHARE * _referred_value(customers, own)
     if recent_value is None:
         recent = own
     elif isinstance(recent_value, np.ndarray):  # the summary's own column: already aligned
-        recent = pd.Series(np.clip(np.nan_to_num(recent_value.astype(float, copy=False), nan=0.0), 0.0, None), index=out.index)
+        recent = pd.Series(np.clip(np.nan_to_num(recent_value.astype(float, copy=False), nan=0.0), 0.0, None),
+                           index=out.index, copy=False)
     else:
         recent = recent_value.reindex(out.index).fillna(0.0).clip(lower=0.0)
-    out["last_year_value"] = recent.to_numpy() + REFERRAL_SHARE * _referred_value(customers, recent)
-    out["value_at_risk"] = out["last_year_value"] * (1.0 - out["p_alive"])
+    last_year = recent.to_numpy() + REFERRAL_SHARE * _referred_value(customers, recent)
+    at_risk = last_year * (1.0 - p_alive)
 
     tenure_years = out["age_days"].to_numpy(dtype=float) / 365.25
     tenure_weight = 1.0 + TENURE_WEIGHT_PER_YEAR * np.minimum(tenure_years, TENURE_WEIGHT_MAX_YEARS)
-    out["priority"] = out["value_at_risk"] * tenure_weight
-
-    out["lapsed"] = (out["overdue_ratio"] >= LAPSE_FACTOR) & (out["p_no_purchase"] >= P_NO_PURCHASE_LAPSED)
     if has_margin and has_amount:
-        out["target"] = out["margin"] > 0
+        target = out["margin"].to_numpy() > 0
     elif has_amount:
-        out["target"] = out["revenue"] > 0
+        target = out["revenue"].to_numpy() > 0
     else:
-        out["target"] = True
-    p_alive_now = out["p_alive"].to_numpy()
+        target = np.ones(n, dtype=bool)
+    columns = {
+        "expected_gap_days": gap_days,
+        "overdue_ratio": overdue,
+        "p_alive": p_alive,
+        "p_alive_bgnbd": p_alive_bg,  # plain BG/NBD (1 for one-time buyers); for comparisons only
+        "p_no_purchase": p_none,
+        "annual_value": annual,
+        "expected_value": annual * p_alive,
+        "last_year_value": last_year,
+        "value_at_risk": at_risk,
+        "priority": at_risk * tenure_weight,
+        "lapsed": (overdue >= LAPSE_FACTOR) & (p_none >= P_NO_PURCHASE_LAPSED),
+        "target": target,
+    }
+    for name, values in columns.items():
+        out[name] = pd.Series(values, index=out.index, copy=False)
+    p_alive_now = p_alive
     rate_now = rate_per_week  # not changed after this point
 
     def expected_purchases(days: float) -> np.ndarray:
