@@ -138,7 +138,8 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
         else:
             cust[column] = _latest_text(None, np.zeros(0, np.int32), np.zeros(0, np.int32), column, buyers, cust.index)
         if column == "referred_by":
-            cust["referrals"] = _referrals(cust["referred_by"], cust.index)
+            # A Series over the array: pandas copies an array assigned as it is.
+            cust["referrals"] = pd.Series(_referrals(cust["referred_by"], cust.index), index=cust.index, copy=False)
     cust.index.name = "customer_id"
     return SummaryResult(
         customers=cust,
