@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -206,3 +207,21 @@ def test_leave_out_lists_as_if_those_rows_were_gone_and_rank_formats_nothing():
     assert kept.lapsed == 4 and kept.eligible == 4  # left-out customers still count as lapsed
     ranking = rank(scores, SelectOptions(top=2))
     assert scores.index[ranking.order].tolist() == ["b", "c", "a", "d"]  # --top is for select()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("first", [0, 1, 3, 50, 999, 1000, 5000])
+def test_the_first_of_the_calling_order_are_the_full_sorts(seed, first):
+    from winback._sorting import argsort_descending
+    from winback.calllist import _highest_first
+
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.gamma(1.0, 50.0, 1000), 0)  # many ties, at the cut too
+    values[rng.integers(0, 1000, 20)] = 0.0
+    values[rng.integers(0, 1000, 20)] = -0.0
+    full = argsort_descending(values)
+    got = _highest_first(values, first)
+    assert len(got) >= min(first, len(values))
+    assert got.tolist() == full[: len(got)].tolist()
+    if 0 < first < len(values):
+        assert len(got) < len(values) or values[full[first - 1]] == values[full[-1]]  # the rest was not sorted
