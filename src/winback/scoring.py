@@ -117,11 +117,11 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     repeat = x > 0
 
     # A second thread works out the rhythms (no model) while BG/NBD is fitted here, then fits
-    # Gamma-Gamma while BG/NBD's probabilities are computed here: one optimiser at a time (scipy's
+    # Gamma-Gamma while BG/NBD's and the curve's probabilities are computed here: one optimiser at a time (scipy's
     # L-BFGS-B has not always been safe in two threads at once), and nothing is written to ``out``
     # until both are done.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-score") as helper:
-        rhythm = helper.submit(_rhythms, out, silent, params.horizon_days)
+        rhythm = helper.submit(_rhythms, out)
         bg: BetaGeoModel | None = None
         try:
             bg = _fit(BetaGeoModel, info, "BG/NBD", x, t_x, age)
@@ -137,8 +137,10 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
             rate_per_week = (bg.params_["r"] + x) / (bg.params_["alpha"] + age)
         else:
             p_alive_bg, rate_per_week = np.full(n, np.nan), np.full(n, np.nan)
+        curve, pop_gap, k, gap = rhythm.result()
+        # (The curve's probabilities were the second thread's; here the two threads take about as long.)
+        p_alive, p_none = curve.p_alive(silent), curve.p_no_purchase(silent, params.horizon_days)
         per_purchase = spend.result()
-        curve, pop_gap, k, gap, p_alive, p_none = rhythm.result()
     info.second_purchase = {
         "median_days_to_second_purchase": _finite_or_none(curve.median_days),
         "share_without_second_purchase": round(curve.share_without_second_purchase(), 4),
@@ -219,16 +221,13 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     return ScoreResult(out, info, expected_purchases)
 
 
-def _rhythms(out: pd.DataFrame, silent: np.ndarray, horizon_days: float
-             ) -> tuple[SecondPurchaseCurve, float, float, pd.Series, np.ndarray, np.ndarray]:
-    """No model fit: the second-purchase curve, the population's usual gap, the prior's weight, each
-    customer's expected gap, and the curve's P(alive) and P(no purchase in the horizon) for everyone
-    (the repeat buyers' values are replaced by the caller)."""
+def _rhythms(out: pd.DataFrame) -> tuple[SecondPurchaseCurve, float, float, pd.Series]:
+    """No model fit: the second-purchase curve, the population's usual gap, the prior's weight and each
+    customer's expected gap."""
     curve = SecondPurchaseCurve.fit(out)
     pop_gap = population_gap(out)
     k = prior_gaps(out)
-    gap = expected_gap(out, pop_gap, curve.median_days, k)
-    return curve, pop_gap, k, gap, curve.p_alive(silent), curve.p_no_purchase(silent, horizon_days)
+    return curve, pop_gap, k, expected_gap(out, pop_gap, curve.median_days, k)
 
 
 def _fit(model_class: type, info: ModelInfo, name: str, *columns: np.ndarray):  # noqa: ANN202
