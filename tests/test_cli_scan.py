@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import ROOT, SAMPLE, SAMPLE_AS_OF
 from tests.regen_golden import (
+    CLI_ARGS,
     CLI_GOLDEN,
     CUSTOMERS_SMALL,
     GOLDEN,
@@ -214,6 +215,23 @@ def test_cli_golden(tmp_path, name):
     golden = GOLDEN / name
     assert golden.exists(), f"{golden} is missing: run python -m tests.regen_golden and review it"
     assert cli_outputs(tmp_path)[name] == golden.read_bytes()
+
+
+def test_the_command_itself_writes_and_prints_everything_before_it_exits(tmp_path):
+    """`winback` ends with os._exit (no interpreter teardown): the call list, the JSON on stdout and the
+    exit codes must all be there, as through the test runner."""
+    out = tmp_path / "calls.csv"
+    args = [sys.executable, "-m", "winback", "scan", str(ORDERS_SMALL), *CLI_ARGS, "--out", str(out)]
+    proc = subprocess.run([*args, "--json"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes() == (GOLDEN / CLI_GOLDEN["csv"]).read_bytes()
+    assert json.loads(proc.stdout)["call_list"]["rows"] == 6  # the whole JSON, flushed
+    missing = subprocess.run([sys.executable, "-m", "winback", "scan", str(tmp_path / "nope.csv")],
+                             capture_output=True, text=True, check=False)
+    assert missing.returncode == 3 and missing.stderr.startswith("Error: ")
+    bad_option = subprocess.run([sys.executable, "-m", "winback", "scan", "--no-such-option"],
+                                capture_output=True, text=True, check=False)
+    assert bad_option.returncode == 2
 
 
 def test_sample_with_customers_file(runner, tmp_path):
