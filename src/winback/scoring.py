@@ -117,9 +117,9 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     repeat = x > 0
 
     # A second thread works out the rhythms (no model) while BG/NBD is fitted here, then fits
-    # Gamma-Gamma while BG/NBD's and the curve's probabilities are computed here: one optimiser at a time (scipy's
-    # L-BFGS-B has not always been safe in two threads at once), and nothing is written to ``out``
-    # until both are done.
+    # Gamma-Gamma while BG/NBD's and the curve's probabilities are computed here: one optimiser at a
+    # time (scipy's L-BFGS-B has not always been safe in two threads at once), and nothing is written
+    # to ``out`` until both are done.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-score") as helper:
         rhythm = helper.submit(_rhythms, out)
         bg: BetaGeoModel | None = None
