@@ -264,3 +264,19 @@ def test_kill_mid_write_keeps_previous_list_and_database(shop):
     assert db_rows(shop, "SELECT status FROM runs ORDER BY id") == [("ok",), ("interrupted",), ("ok",)]
     assert not list(shop.glob(".calls.csv.*.tmp"))
     assert (shop / "calls.csv").read_bytes() != previous
+
+
+def test_each_run_records_the_input_fingerprint(runner, shop):
+    """The fingerprint is worked out beside the scan and stored with the run, ok or failed."""
+    import hashlib
+
+    night(runner, shop, "2025-12-01")
+    expected = hashlib.sha256(str(shop / "orders.csv").encode() + b"\0" + (shop / "orders.csv").read_bytes())
+    assert db_rows(shop, "SELECT status, input_fingerprint FROM runs") == [("ok", expected.hexdigest()[:16])]
+    (shop / "orders.csv").write_text("not;an;order;file\n", encoding="utf-8")  # this run fails (exit 4)
+    result = runner.invoke(app, ["scan", str(shop / "orders.csv"), "--as-of", "2025-12-02", "--state",
+                                 str(shop / "st.db"), "--log", str(shop / "winback.log"), "--quiet"])
+    assert result.exit_code != 0
+    failed = db_rows(shop, "SELECT status, input_fingerprint FROM runs ORDER BY id")[1]
+    assert failed[0] == "failed" and failed[1] == hashlib.sha256(
+        str(shop / "orders.csv").encode() + b"\0" + b"not;an;order;file\n").hexdigest()[:16]
