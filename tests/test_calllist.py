@@ -213,14 +213,13 @@ def test_leave_out_lists_as_if_those_rows_were_gone_and_rank_formats_nothing():
 @pytest.mark.parametrize("first", [0, 1, 3, 50, 999, 1000, 5000])
 def test_the_first_of_the_calling_order_are_the_full_sorts(seed, first):
     from winback._sorting import argsort_descending
-    from winback.calllist import _highest_first
 
     rng = np.random.default_rng(seed)
     values = np.round(rng.gamma(1.0, 50.0, 1000), 0)  # many ties, at the cut too
     values[rng.integers(0, 1000, 20)] = 0.0
     values[rng.integers(0, 1000, 20)] = -0.0
     full = argsort_descending(values)
-    got = _highest_first(values, first)
+    got = argsort_descending(values, first)
     assert len(got) >= min(first, len(values))
     assert got.tolist() == full[: len(got)].tolist()
     if 0 < first < len(values):

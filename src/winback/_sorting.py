@@ -52,16 +52,26 @@ def sort_with_positions(key: np.ndarray, *, overwrite: bool = False) -> tuple[np
     return key[positions], positions
 
 
-def argsort_descending(values: np.ndarray) -> np.ndarray:
+def argsort_descending(values: np.ndarray, first: int | None = None) -> np.ndarray:
     """``np.argsort(-values, kind="stable")`` for floats: largest first, equal values (0.0 and -0.0
     alike, NaNs last) in their original order; exactly the same positions, faster.
 
     numpy's stable argsort of floats is a merge sort; its default argsort is a vectorised (SIMD) sort
     several times faster, but it leaves equal values in any order. Those are put back in position order
     with one value sort of ``run number * n + position`` (run: a stretch of equal sorted values).
+
+    ``first``: only that many leading positions are needed (a call list's top of millions). Then only
+    the values at or above the ``first``-highest are sorted, ties included, and the result is the full
+    order's first entries (at least ``first`` of them, all when there are fewer values).
     """
     values = np.asarray(values, dtype=np.float64)
     n = len(values)
+    if first is not None and first < n and not np.isnan(values).any():  # NaN: last here, last in a partition
+        if first <= 0:
+            return np.zeros(0, dtype=np.intp)
+        threshold = np.partition(values, n - first)[n - first]  # the first-highest value
+        candidates = np.flatnonzero(values >= threshold)  # ascending positions: ties keep their order
+        return candidates[argsort_descending(values[candidates])]
     if n < 2:
         return np.argsort(-values, kind="stable")
     negated = -values

@@ -183,7 +183,7 @@ def rank(scores: pd.DataFrame, options: SelectOptions, contacts: pd.DataFrame | 
     priority = scores["priority"].to_numpy(dtype=float)[chosen]
     if strings_in_order(ids):  # the usual case: positions are in id order already
         plain = first is not None and not orphaned.any() and options.per_owner is None
-        order = _highest_first(priority, first if plain else None)
+        order = argsort_descending(priority, first if plain else None)
     else:
         by_id = np.argsort(np.asarray(ids[chosen], dtype=object), kind="stable")
         order = by_id[argsort_descending(priority[by_id])]
@@ -203,21 +203,6 @@ def rank(scores: pd.DataFrame, options: SelectOptions, contacts: pd.DataFrame | 
         value_at_risk=float(value[eligible].sum()), do_not_contact=int(dnc.sum()), filtered_out=filtered_out,
         over_owner_cap=over_cap,
     )
-
-
-def _highest_first(values: np.ndarray, first: int | None) -> np.ndarray:
-    """:func:`argsort_descending` of ``values``, or, with ``first``, the same order's first entries
-    (at least ``first``, all of them when there are fewer): only the values at or above the
-    ``first``-highest are sorted, ties included, so those entries are the full sort's. A few dozen of
-    three million lapsed customers are listed on a usual night."""
-    n = len(values)
-    if first is None or first >= n or np.isnan(values).any():  # NaN: last in the order, last in a partition
-        return argsort_descending(values)
-    if first <= 0:
-        return np.zeros(0, dtype=np.intp)
-    threshold = np.partition(values, n - first)[n - first]  # the first-highest value
-    candidates = np.flatnonzero(values >= threshold)  # ascending positions: ties keep their order
-    return candidates[argsort_descending(values[candidates])]
 
 
 def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *, currency: str | None,

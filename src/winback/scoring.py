@@ -205,7 +205,6 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     }
     for name, values in columns.items():
         out[name] = pd.Series(values, index=out.index, copy=False)
-    p_alive_now = p_alive
     rate_now = rate_per_week  # not changed after this point
 
     def expected_purchases(days: float) -> np.ndarray:
@@ -213,7 +212,7 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
         ``days``) x (1 + what BG/NBD expects from a repeat buyer in the second half of the window)."""
         returns = 1.0 - curve.p_no_purchase(silent, days)
         if bg is None:
-            return np.where(repeat, p_alive_now * rate_now * days / WEEK, returns)
+            return np.where(repeat, p_alive * rate_now * days / WEEK, returns)
         half = days / 2.0 / WEEK
         after = bg.expected_purchases(half, np.ones(n), age + half, age + half)
         return np.where(repeat, bg.expected_purchases(days / WEEK, x, t_x, age), returns * (1.0 + after))

@@ -87,7 +87,7 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
         lines = helper.submit(_per_customer_lines, orders, codes, day, amount, refund_line, cancelled,
                               None if everything else in_window, has_margin, has_amount, cutoff_day, len(ids))
         # Occasions: purchase lines of one customer on one day, from the purchase lines in (customer,
-        # day) order; everything after that is reduceat/bincount on runs.
+        # day) order; everything after that is sums and medians over runs.
         key, order = _by_customer_and_day(codes, day, purchase, first_day_all, span, len(ids),
                                           customer_order if everything else None)
         per_line = lines.result()
@@ -236,7 +236,7 @@ def _occasions(key: np.ndarray, order: np.ndarray, amount: np.ndarray, span: int
     """Per buyer, from their purchase lines in (customer, day) order (``key`` and ``order`` from
     :func:`_by_customer_and_day`; ``key`` is used as scratch): occasions (lines of one customer on one
     day), first and last day, gaps between occasions (median, spread, the first), gross value and the
-    average value of a repeat occasion. Everything is reduceat/bincount on runs."""
+    average value of a repeat occasion. Everything is reduceat (sums) or a sort (medians) on runs."""
     starts_occ = np.flatnonzero(_run_starts(key))
     occ_key = key[starts_occ]
     # Arrays over 32 MB are fresh memory each time (glibc maps them), which costs on a VM: results go
