@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import threading
 
 import pandas as pd
 import pytest
@@ -148,3 +150,30 @@ def test_xlsx_rows_with_empty_last_cells_are_complete(tmp_path):
     assert got.report.rows_skipped == 0
     assert got.orders["customer_id"].tolist() == ["00042", "00043", "00044"]
     assert got.orders["referred_by"].tolist() == ["", "00042", ""]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_a_pipe_is_read_whole(tmp_path):
+    """`winback scan <(zcat orders.csv.gz)` hands over a pipe, which can be read only once: every row
+    is read from it, as from the same bytes in a file (the fast reader, which opens a file twice,
+    lost the first rows of a pipe)."""
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "orders.csv"
+    fifo = tmp_path / "orders.pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(sample.read_bytes()), daemon=True)
+    got: list = []
+    reader = threading.Thread(target=lambda: got.append(load(str(fifo))), daemon=True)
+    writer.start()
+    reader.start()
+    reader.join(timeout=60)
+    if reader.is_alive():  # waiting for a second writer that never comes: let it finish, then fail
+        fifo.write_bytes(b"")
+        reader.join(timeout=10)
+    assert got, "the pipe was opened a second time, after its only writer had gone"
+    piped = got[0]
+    whole = load(str(sample))
+    assert piped.report.rows_read == whole.report.rows_read > 20_000
+    pd.testing.assert_frame_equal(piped.orders.drop(columns="source"), whole.orders.drop(columns="source"),
+                                  check_categorical=False)

@@ -17,6 +17,7 @@ amount, duplicate order line) happen here, with the same rules and in the same o
 from __future__ import annotations
 
 import codecs
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -50,6 +51,8 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
     by customer (file order within a customer; see ``LoadedOrders.customer_order``); or None when the
     thorough reader must read the file."""
     if path == "-" or options.encoding or not options.has_header or options.header_row is not None:
+        return None
+    if not os.path.isfile(path):  # a pipe (``<(zcat orders.csv.gz)``) can be read once: by the thorough reader
         return None
     layout = _layout(path, name)
     if layout is None:
