@@ -72,6 +72,47 @@ def test_fast_reader_matches_thorough_reader_on_every_fixture(options, monkeypat
     assert used >= 10  # the fast reader really read a good share of the fixtures
 
 
+@pytest.mark.parametrize(("part", "chunk"), [(29, 5), (300, 7), (4096, 1000)])
+def test_fast_reader_gives_the_same_in_small_parts(part, chunk, tmp_path, monkeypatch):
+    """The file is parsed part by part (cut after a line break, lines longer than a part read on into a
+    larger buffer) and scanned in chunks within a part: tiny sizes cut through every line, quoted
+    field, carriage return and multi-byte character of the fixtures and give the same result."""
+    monkeypatch.setattr(fast, "PART", part)
+    monkeypatch.setattr(fast, "_SCAN_CHUNK", chunk)
+    names = "Müşteri,Ayşe Yılmaz,Иван Петров,Հայկ,Zəhra"
+    utf8 = _export(tmp_path / "utf8.csv", 400, 3, ids="digits", amounts="plain").replace("web", "")
+    text = Path(utf8).read_text(encoding="utf-8").splitlines()
+    rows = [f"{line},{names.split(',')[i % 5]}" for i, line in enumerate(text[1:])]
+    Path(utf8).write_text("\r\n".join([text[0] + ",name", *rows]) + "\r\n", encoding="utf-8")
+    used = 0
+    for path in [*(str(FIX / name) for name in FIXTURES), utf8]:
+        slow, _ = _load([path], {"max_skipped": 1.0}, False, monkeypatch)
+        quick, took = _load([path], {"max_skipped": 1.0}, True, monkeypatch)
+        _assert_same(quick, slow)
+        used += took
+    assert used >= 10  # the fast reader read them
+
+
+def test_the_line_scan_finds_what_sends_a_file_to_the_thorough_reader():
+    """Invalid UTF-8 (also a character cut off at the very end), a bare carriage return, and the line
+    count, whatever the part and chunk boundaries."""
+    def scanned(data: bytes, cuts: list[int]) -> tuple[bool, int]:
+        scan = fast._LineScan()
+        for lo, hi in zip([0, *cuts], [*cuts, len(data)]):
+            scan.add(bytearray(data[lo:hi]), hi - lo)
+        return scan.result()
+
+    good = "a,ş\r\nb,Ж\r\nc,d".encode()
+    for cuts in ([], [1], [3], [5], [3, 5], [len(good) - 1]):  # 3: inside "ş"; 5: between \r and \n
+        assert scanned(good, cuts) == (True, 3)
+    assert scanned(b"a,b\nc,d\n", [4]) == (True, 2)
+    assert scanned(b"a,b\rc,d\n", []) == (False, 1)  # a bare carriage return
+    assert scanned(b"a,b\r", [3]) == (False, 1)
+    assert scanned("a,ş".encode()[:-1], []) == (False, 0)  # cut inside the last character
+    assert scanned(b"a,\xff\n", [2])[0] is False
+    assert scanned(b"", []) == (True, 0)
+
+
 def _export(path: Path, rows: int, seed: int, *, ids: str, amounts: str, extra: str = "") -> str:
     rng = random.Random(seed)
     lines = ["order_id,customer_id,order_date,amount,status,channel"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import codecs
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,8 @@ from winback.importer.values import clean_amounts, parse_dates
 HEAD_BYTES = (256 << 10, 4 << 20)
 #: Lines a partial head must hold.
 HEAD_LINES = 2_000
+#: Bytes parsed at a time (:func:`_read_columns`), and scanned at a time within those.
+PART = 128 << 20
 _SCAN_CHUNK = 16 << 20
 #: Money cells that need no cleaning: digits, an optional decimal point, an optional leading minus.
 _PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -65,13 +67,10 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
     if "currency" in roles:
         return None
     wanted = sorted(set(roles.values()) | set(range(len(headers), n_fields)))
-    with ThreadPoolExecutor(1) as pool:  # the line scan runs while Arrow parses
-        scan = pool.submit(_one_record_per_line, path)
-        # Dates and money columns (each read for one role only) come dictionary-encoded.
-        coded = {roles[r] for r in ("order_date", *_load.MONEY_ROLES)
-                 if r in roles and list(roles.values()).count(roles[r]) == 1}
-        table = _read_columns(path, delimiter, n_fields, wanted, coded)
-        plain, lines = scan.result()
+    # Dates and money columns (each read for one role only) come dictionary-encoded.
+    coded = {roles[r] for r in ("order_date", *_load.MONEY_ROLES)
+             if r in roles and list(roles.values()).count(roles[r]) == 1}
+    table, plain, lines = _read_columns(path, delimiter, n_fields, wanted, coded)
     if table is None:
         return None
     n_rows = table.num_rows
@@ -147,31 +146,84 @@ def _layout(path: str, name: str) -> tuple[list[str], str, int, str] | None:
 
 
 def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int],
-                  dictionary: set[int]) -> pa.Table | None:
-    """The wanted columns as bytes; those in ``dictionary`` (dates and amounts repeat a lot) dictionary-
-    encoded as Arrow parses them, so the checks and conversions run once per distinct value. Bytes, not
-    text: the line scan checks that the whole file is UTF-8 (every cell is then, as delimiters and quotes
-    are ASCII), so Arrow need not check each cell too (a fifth of the parse's time). :func:`_text` makes
-    them text once the line scan has passed."""
+                  dictionary: set[int]) -> tuple[pa.Table | None, bool, int]:
+    """(the wanted columns as bytes, or None when Arrow cannot parse the file; whether the whole file is
+    valid UTF-8 with no bare carriage return; its number of lines). With as many lines as records, there
+    are no line breaks inside quotes either (Arrow skips or splits what the thorough reader counts).
+
+    The file is read :data:`PART` bytes at a time, cut after the last line break, into one reused
+    buffer: Arrow parses each part on its threads while a second thread scans the same bytes
+    (:class:`_LineScan`). Parsing the whole file at once held about 200 MB more at ten million rows,
+    and its fresh memory cost about a second of system time on a VM (docs/performance.md); the file
+    is also read once instead of twice.
+
+    Columns in ``dictionary`` (dates and amounts repeat a lot) are dictionary-encoded as Arrow parses
+    them, so the checks and conversions run once per distinct value. Bytes, not text: the scan checks
+    that the whole file is UTF-8 (every cell is then, as delimiters and quotes are ASCII), so Arrow need
+    not check each cell too (a fifth of the parse's time). :func:`_text` makes them text afterwards."""
     names = [f"c{i}" for i in range(n_fields)]
     text, coded = pa.binary(), pa.dictionary(pa.int32(), pa.binary())
+    # newlines_in_values=False lets Arrow cut blocks at any line break (faster), as the parts are cut;
+    # a quoted line break still parses within a block, or fails across blocks: either way the line
+    # count or the error sends the file to the thorough reader.
+    parse = pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
+                               newlines_in_values=False, ignore_empty_lines=False)
+    convert = pacsv.ConvertOptions(
+        include_columns=[names[i] for i in wanted],
+        column_types={names[i]: coded if i in dictionary else text for i in wanted},
+        strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[],
+    )
+    scan = _LineScan()
+    tables: list[pa.Table] = []
     try:
-        return pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=16 << 20),
-            # newlines_in_values=False lets Arrow cut blocks at any line break (faster); a quoted line break
-            # still parses within a block, or fails across blocks: either way the line count or the
-            # error sends the file to the thorough reader.
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
-                                             newlines_in_values=False, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=[names[i] for i in wanted],
-                column_types={names[i]: coded if i in dictionary else text for i in wanted},
-                strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[],
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError):
-        return None
+        if not _read_parts(path, scan, tables, parse, convert, names):
+            return None, False, 0
+    except OSError:
+        return None, False, 0
+    plain, lines = scan.result()
+    if not tables:  # an empty file: nothing to parse
+        return None, plain, lines
+    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), plain, lines
+
+
+def _read_parts(path: str, scan: _LineScan, tables: list[pa.Table], parse: pacsv.ParseOptions,
+                convert: pacsv.ConvertOptions, names: list[str]) -> bool:
+    """:func:`_read_columns`' loop: each part's table goes to ``tables``, its bytes to ``scan``;
+    False when Arrow cannot parse a part."""
+    with open(path, "rb", buffering=0) as fh, ThreadPoolExecutor(1, thread_name_prefix="winback-scan") as pool:
+        buffer = bytearray(min(PART, os.fstat(fh.fileno()).st_size + 1))  # a small file: one part, no more
+        held = 0  # bytes at the buffer's start carried over from the last part: the start of a line
+        while True:
+            total = held + _fill(fh, buffer, held)
+            at_end = total < len(buffer)
+            end = total if at_end else buffer.rfind(b"\n", 0, total) + 1
+            if not end and not at_end:  # a line longer than the buffer: read on into a larger one
+                buffer, held = bytearray(buffer) + bytearray(len(buffer)), total
+                continue
+            scanned = pool.submit(scan.add, buffer, end)
+            try:
+                if end:  # (Arrow copies what it parses: the buffer can be reused afterwards)
+                    tables.append(pacsv.read_csv(
+                        pa.BufferReader(pa.py_buffer(buffer).slice(0, end)), parse_options=parse,
+                        convert_options=convert,
+                        read_options=pacsv.ReadOptions(skip_rows=0 if tables else 1, column_names=names,
+                                                       block_size=16 << 20)))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return False
+            finally:
+                scanned.result()  # the buffer is not refilled while the scan reads it
+            if at_end:
+                return True
+            held = total - end
+            buffer[:held] = buffer[end:total]
+
+
+def _fill(fh: BinaryIO, buffer: bytearray, start: int) -> int:
+    """Read into ``buffer[start:]`` until it is full or the file ends; the number of bytes read."""
+    got, view = 0, memoryview(buffer)
+    while start + got < len(buffer) and (n := fh.readinto(view[start + got:])):
+        got += n
+    return got
 
 
 def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -181,41 +233,51 @@ def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array([chunk.view(as_text) for chunk in column.chunks], type=as_text)
 
 
-def _one_record_per_line(path: str) -> tuple[bool, int]:
-    """(the whole file is valid UTF-8 with no bare carriage return, its number of lines). With as many
-    lines as records, there are no line breaks inside quotes either (Arrow skips or splits what the
-    thorough reader counts). One pass over the file in a reused buffer, beside Arrow's parse (which
-    does not need the interpreter lock)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    newlines = cr = crlf = 0
-    size = 0
-    last = b""
-    buffer = bytearray(_SCAN_CHUNK)
-    with open(path, "rb", buffering=0) as fh:
-        while n := fh.readinto(buffer):
-            if n < len(buffer):
-                del buffer[n:]
-            if not buffer.isascii():
+class _LineScan:
+    """Whether a file is valid UTF-8 with no bare carriage return, and its number of lines, from its
+    bytes part by part (:meth:`add`). numpy compares and counts without the interpreter lock, into one
+    reused buffer of flags; carriage returns are looked for first (memchr) and counted only in files
+    that have them."""
+
+    def __init__(self) -> None:
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.valid = True
+        self.newlines = self.cr = self.crlf = self.size = 0
+        self.last = -1  # the last byte so far
+        self.flags = np.empty(_SCAN_CHUNK, dtype=bool)
+
+    def add(self, buffer: bytearray, end: int) -> None:
+        """Scan ``buffer[:end]``, the file's next bytes."""
+        if not self.valid or not end:
+            return
+        data = np.frombuffer(buffer, dtype=np.uint8, count=end)
+        for lo in range(0, end, _SCAN_CHUNK):
+            chunk = data[lo:lo + _SCAN_CHUNK]
+            flags = self.flags[:len(chunk)]
+            if np.greater_equal(chunk, 0x80, out=flags).any():  # not ASCII: check the UTF-8
                 try:
-                    decoder.decode(buffer)
+                    self.decoder.decode(memoryview(buffer)[lo:lo + len(chunk)])
                 except UnicodeDecodeError:
-                    return False, 0
-            # numpy counts bytes several times faster than bytes.count (0.38 s for 512 MB here);
-            # carriage returns are looked for first (memchr) and counted only in files that have them.
-            chunk = np.frombuffer(buffer, dtype=np.uint8)
-            newlines += int(np.count_nonzero(chunk == 10))
-            del chunk  # the buffer may be resized on the next round
-            if buffer.find(b"\r") >= 0:
-                cr += buffer.count(b"\r")
-                crlf += buffer.count(b"\r\n")
-            crlf += last == b"\r" and buffer[:1] == b"\n"
-            last = bytes(buffer[-1:])
-            size += n
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False, 0
-    return cr == crlf, newlines + (1 if size and last != b"\n" else 0)
+                    self.valid = False
+                    return
+            self.newlines += int(np.count_nonzero(np.equal(chunk, 10, out=flags)))
+        del data
+        if buffer.find(b"\r", 0, end) >= 0:
+            self.cr += buffer.count(b"\r", 0, end)
+            self.crlf += buffer.count(b"\r\n", 0, end)
+        self.crlf += self.last == 13 and buffer[0] == 10
+        self.last = buffer[end - 1]
+        self.size += end
+
+    def result(self) -> tuple[bool, int]:
+        """(valid UTF-8 with no bare carriage return, the number of lines)."""
+        try:
+            self.decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            self.valid = False
+        if not self.valid:
+            return False, 0
+        return self.cr == self.crlf, self.newlines + (1 if self.size and self.last != 10 else 0)
 
 
 def _distinct(values: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
