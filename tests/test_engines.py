@@ -99,7 +99,7 @@ def test_the_line_scan_finds_what_sends_a_file_to_the_thorough_reader():
     def scanned(data: bytes, cuts: list[int]) -> tuple[bool, int]:
         scan = fast._LineScan()
         for lo, hi in zip([0, *cuts], [*cuts, len(data)]):
-            scan.add(bytearray(data[lo:hi]), hi - lo)
+            scan.add(memoryview(data[lo:hi]), hi - lo)
         return scan.result()
 
     good = "a,ş\r\nb,Ж\r\nc,d".encode()

@@ -155,8 +155,8 @@ def test_xlsx_rows_with_empty_last_cells_are_complete(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
 def test_a_pipe_is_read_whole(tmp_path):
     """`winback scan <(zcat orders.csv.gz)` hands over a pipe, which can be read only once: every row
-    is read from it, as from the same bytes in a file (the fast reader, which opens a file twice,
-    lost the first rows of a pipe)."""
+    is read from it, as from the same bytes in a file (the fast reader opens a file twice: once for
+    its layout, once to parse it)."""
     from pathlib import Path
 
     sample = Path(__file__).resolve().parents[1] / "sample_data" / "orders.csv"

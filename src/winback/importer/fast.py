@@ -153,8 +153,8 @@ def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int],
 
     The file is read once, :data:`PART` bytes at a time, cut after the last line break, into one
     reused buffer: Arrow parses each part on its threads while a second thread scans the same bytes
-    (:class:`_LineScan`). (Arrow reading the path while the scan read the file again took 0.6 s more
-    CPU time at ten million rows; docs/performance.md.)
+    (:class:`_LineScan`), so the check and the parse see the same bytes. (Arrow reading the path while
+    the scan read the file again took about 0.3 s more CPU time at ten million rows; docs/performance.md.)
 
     Columns in ``dictionary`` (dates and amounts repeat a lot) are dictionary-encoded as Arrow parses
     them, so the checks and conversions run once per distinct value. Bytes, not text: the scan checks
@@ -188,23 +188,30 @@ def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int],
 def _read_parts(path: str, scan: _LineScan, tables: list[pa.Table], parse: pacsv.ParseOptions,
                 convert: pacsv.ConvertOptions, names: list[str]) -> bool:
     """:func:`_read_columns`' loop: each part's table goes to ``tables``, its bytes to ``scan``;
-    False when Arrow cannot parse a part."""
+    False when Arrow cannot parse a part.
+
+    The buffer is Arrow's memory, written through a memoryview: Arrow's threads then never hold a
+    Python object, which they might release while the interpreter shuts down (a known abort,
+    apache/arrow#45017)."""
     with open(path, "rb", buffering=0) as fh, ThreadPoolExecutor(1, thread_name_prefix="winback-scan") as pool:
-        buffer = bytearray(min(PART, os.fstat(fh.fileno()).st_size + 1))  # a small file: one part, no more
+        buffer = pa.allocate_buffer(min(PART, os.fstat(fh.fileno()).st_size + 1))  # small file: one part
+        view = memoryview(buffer).cast("B")
         held = 0  # bytes at the buffer's start carried over from the last part: the start of a line
         while True:
-            total = held + _fill(fh, buffer, held)
-            at_end = total < len(buffer)
-            end = total if at_end else buffer.rfind(b"\n", 0, total) + 1
+            total = held + _fill(fh, view, held)
+            at_end = total < len(view)
+            end = total if at_end else _after_last_line_break(view, total)
             if not end and not at_end:  # a line longer than the buffer: read on into a larger one
-                buffer, held = bytearray(buffer) + bytearray(len(buffer)), total
+                buffer = pa.allocate_buffer(2 * len(view))
+                larger = memoryview(buffer).cast("B")
+                larger[:total] = view[:total]
+                view, held = larger, total
                 continue
-            scanned = pool.submit(scan.add, buffer, end)
+            scanned = pool.submit(scan.add, view, end)
             try:
                 if end:  # (Arrow copies what it parses: the buffer can be reused afterwards)
                     tables.append(pacsv.read_csv(
-                        pa.BufferReader(pa.py_buffer(buffer).slice(0, end)), parse_options=parse,
-                        convert_options=convert,
+                        pa.BufferReader(buffer.slice(0, end)), parse_options=parse, convert_options=convert,
                         read_options=pacsv.ReadOptions(skip_rows=0 if tables else 1, column_names=names,
                                                        block_size=16 << 20)))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -214,15 +221,28 @@ def _read_parts(path: str, scan: _LineScan, tables: list[pa.Table], parse: pacsv
             if at_end:
                 return True
             held = total - end
-            buffer[:held] = buffer[end:total]
+            view[:held] = view[end:total].tobytes()  # the start of the next part's first line
 
 
-def _fill(fh: BinaryIO, buffer: bytearray, start: int) -> int:
-    """Read into ``buffer[start:]`` until it is full or the file ends; the number of bytes read."""
-    got, view = 0, memoryview(buffer)
-    while start + got < len(buffer) and (n := fh.readinto(view[start + got:])):
+def _fill(fh: BinaryIO, view: memoryview, start: int) -> int:
+    """Read into ``view[start:]`` until it is full or the file ends; the number of bytes read."""
+    got = 0
+    while start + got < len(view) and (n := fh.readinto(view[start + got:])):
         got += n
     return got
+
+
+def _after_last_line_break(view: memoryview, total: int) -> int:
+    """The position after the last line break in ``view[:total]``, or 0: looked for from the end in
+    growing windows (a line is short; a copy of the whole buffer is not needed)."""
+    hi, step = total, 1 << 16
+    while hi > 0:
+        lo = max(0, hi - step)
+        at = view[lo:hi].tobytes().rfind(b"\n")
+        if at >= 0:
+            return lo + at + 1
+        hi, step = lo, step * 2
+    return 0
 
 
 def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -234,9 +254,8 @@ def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 class _LineScan:
     """Whether a file is valid UTF-8 with no bare carriage return, and its number of lines, from its
-    bytes part by part (:meth:`add`). numpy compares and counts without the interpreter lock, into one
-    reused buffer of flags; carriage returns are looked for first (memchr) and counted only in files
-    that have them."""
+    bytes part by part (:meth:`add`). numpy compares and counts without the interpreter lock, a chunk at
+    a time into one reused buffer of flags; carriage returns are counted only in chunks that have them."""
 
     def __init__(self) -> None:
         self.decoder = codecs.getincrementaldecoder("utf-8")()
@@ -245,27 +264,26 @@ class _LineScan:
         self.last = -1  # the last byte so far
         self.flags = np.empty(_SCAN_CHUNK, dtype=bool)
 
-    def add(self, buffer: bytearray, end: int) -> None:
-        """Scan ``buffer[:end]``, the file's next bytes."""
+    def add(self, view: memoryview, end: int) -> None:
+        """Scan ``view[:end]``, the file's next bytes."""
         if not self.valid or not end:
             return
-        data = np.frombuffer(buffer, dtype=np.uint8, count=end)
+        data = np.frombuffer(view, dtype=np.uint8, count=end)
         for lo in range(0, end, _SCAN_CHUNK):
             chunk = data[lo:lo + _SCAN_CHUNK]
             flags = self.flags[:len(chunk)]
             if np.greater_equal(chunk, 0x80, out=flags).any():  # not ASCII: check the UTF-8
                 try:
-                    self.decoder.decode(memoryview(buffer)[lo:lo + len(chunk)])
+                    self.decoder.decode(view[lo:lo + len(chunk)])
                 except UnicodeDecodeError:
                     self.valid = False
                     return
+            if np.equal(chunk, 13, out=flags).any():  # carriage returns, and those before a line feed
+                self.cr += int(np.count_nonzero(flags))
+                self.crlf += int(np.count_nonzero(flags[:-1] & (chunk[1:] == 10)))
+            self.crlf += self.last == 13 and chunk[0] == 10
+            self.last = int(chunk[-1])
             self.newlines += int(np.count_nonzero(np.equal(chunk, 10, out=flags)))
-        del data
-        if buffer.find(b"\r", 0, end) >= 0:
-            self.cr += buffer.count(b"\r", 0, end)
-            self.crlf += buffer.count(b"\r\n", 0, end)
-        self.crlf += self.last == 13 and buffer[0] == 10
-        self.last = buffer[end - 1]
         self.size += end
 
     def result(self) -> tuple[bool, int]:
