@@ -191,6 +191,19 @@ def main() -> None:
     duck, life = other("duckdb", "process"), other("lifetimes", "process")
     print(f"All whole processes (start-up and imports on both sides): {large / duck:.2f}x DuckDB's time, "
           f"{life / small:.1f}x faster than lifetimes.")
+    # The machine's speed drifts within minutes: two commands of one repetition, run one after the
+    # other, meet nearly the same machine; their ratios are shown beside the ratio of the medians.
+    print()
+    print("Within each repetition (the 10M scan, then DuckDB): " + _span_of_ratios(
+        [w / d for w, d in zip(col("large", "wall"), col("duckdb", "inside"))], "x DuckDB's time") + ".")
+    if runs["lifetimes"]:
+        print("Within each repetition (the 3M scan and lifetimes): " + _span_of_ratios(
+            [li / w for w, li in zip(col("small", "wall"), col("lifetimes", "inside"))], "x faster") + ".")
+
+
+def _span_of_ratios(values: list[float], unit: str) -> str:
+    """'median (min-max)' of per-repetition ratios."""
+    return f"median {statistics.median(values):.2f}{unit} ({min(values):.2f}-{max(values):.2f})"
 
 
 if __name__ == "__main__":
