@@ -98,7 +98,7 @@ def test_the_line_scan_finds_what_sends_a_file_to_the_thorough_reader():
     count, whatever the part and chunk boundaries."""
     def scanned(data: bytes, cuts: list[int]) -> tuple[bool, int]:
         scan = fast._LineScan()
-        for lo, hi in zip([0, *cuts], [*cuts, len(data)]):
+        for lo, hi in zip([0, *cuts], [*cuts, len(data)], strict=True):
             scan.add(memoryview(data[lo:hi]), hi - lo)
         return scan.result()
 

@@ -40,8 +40,9 @@ from winback.importer.values import clean_amounts, parse_dates
 HEAD_BYTES = (256 << 10, 4 << 20)
 #: Lines a partial head must hold.
 HEAD_LINES = 2_000
-#: Bytes parsed at a time (:func:`_read_columns`), and scanned at a time within those.
+#: Bytes read and parsed at a time (:func:`_read_columns`).
 PART = 128 << 20
+#: Bytes scanned at a time within a part (:class:`_LineScan`).
 _SCAN_CHUNK = 16 << 20
 #: Money cells that need no cleaning: digits, an optional decimal point, an optional leading minus.
 _PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -281,7 +282,8 @@ class _LineScan:
             if np.equal(chunk, 13, out=flags).any():  # carriage returns, and those before a line feed
                 self.cr += int(np.count_nonzero(flags))
                 self.crlf += int(np.count_nonzero(flags[:-1] & (chunk[1:] == 10)))
-            self.crlf += self.last == 13 and chunk[0] == 10
+            if self.last == 13 and chunk[0] == 10:  # a CRLF cut between two chunks or parts
+                self.crlf += 1
             self.last = int(chunk[-1])
             self.newlines += int(np.count_nonzero(np.equal(chunk, 10, out=flags)))
         self.size += end
