@@ -195,10 +195,10 @@ def main() -> None:
     # other, meet nearly the same machine; their ratios are shown beside the ratio of the medians.
     print()
     print("Within each repetition (the 10M scan, then DuckDB): " + _span_of_ratios(
-        [w / d for w, d in zip(col("large", "wall"), col("duckdb", "inside"))], "x DuckDB's time") + ".")
+        [w / d for w, d in zip(col("large", "wall"), col("duckdb", "inside"), strict=True)], "x DuckDB's time") + ".")
     if runs["lifetimes"]:
         print("Within each repetition (the 3M scan and lifetimes): " + _span_of_ratios(
-            [li / w for w, li in zip(col("small", "wall"), col("lifetimes", "inside"))], "x faster") + ".")
+            [li / w for w, li in zip(col("small", "wall"), col("lifetimes", "inside"), strict=True)], "x faster") + ".")
 
 
 def _span_of_ratios(values: list[float], unit: str) -> str:

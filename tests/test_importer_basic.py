@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import threading
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -157,22 +158,28 @@ def test_a_pipe_is_read_whole(tmp_path):
     """`winback scan <(zcat orders.csv.gz)` hands over a pipe, which can be read only once: every row
     is read from it, as from the same bytes in a file (the fast reader opens a file twice: once for
     its layout, once to parse it)."""
-    from pathlib import Path
-
     sample = Path(__file__).resolve().parents[1] / "sample_data" / "orders.csv"
     fifo = tmp_path / "orders.pipe"
     os.mkfifo(fifo)
     writer = threading.Thread(target=lambda: fifo.write_bytes(sample.read_bytes()), daemon=True)
     got: list = []
-    reader = threading.Thread(target=lambda: got.append(load(str(fifo))), daemon=True)
+
+    def read() -> None:
+        try:
+            got.append(load(str(fifo)))
+        except Exception as exc:  # noqa: BLE001 (shown by the assertion below)
+            got.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
     writer.start()
     reader.start()
     reader.join(timeout=60)
     if reader.is_alive():  # waiting for a second writer that never comes: let it finish, then fail
         fifo.write_bytes(b"")
         reader.join(timeout=10)
-    assert got, "the pipe was opened a second time, after its only writer had gone"
+    assert got, "still reading after 60 s: the pipe was opened a second time, after its writer had gone"
     piped = got[0]
+    assert not isinstance(piped, Exception), piped
     whole = load(str(sample))
     assert piped.report.rows_read == whole.report.rows_read > 20_000
     pd.testing.assert_frame_equal(piped.orders.drop(columns="source"), whole.orders.drop(columns="source"),
