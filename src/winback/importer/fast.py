@@ -174,11 +174,11 @@ def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int],
         strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[],
     )
     scan = _LineScan()
-    tables: list[pa.Table] = []
     try:
-        if not _read_parts(path, scan, tables, parse, convert, names):
-            return None, False, 0
+        tables = _read_parts(path, scan, parse, convert, names)
     except OSError:
+        tables = None
+    if tables is None:
         return None, False, 0
     plain, lines = scan.result()
     if not tables:  # an empty file: nothing to parse
@@ -186,10 +186,10 @@ def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int],
     return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), plain, lines
 
 
-def _read_parts(path: str, scan: _LineScan, tables: list[pa.Table], parse: pacsv.ParseOptions,
-                convert: pacsv.ConvertOptions, names: list[str]) -> bool:
-    """:func:`_read_columns`' loop: each part's table goes to ``tables``, its bytes to ``scan``;
-    False when Arrow cannot parse a part.
+def _read_parts(path: str, scan: _LineScan, parse: pacsv.ParseOptions, convert: pacsv.ConvertOptions,
+                names: list[str]) -> list[pa.Table] | None:
+    """:func:`_read_columns`' loop: a table per part, each part's bytes also given to ``scan``; None
+    when Arrow cannot parse a part.
 
     The buffer is Arrow's memory, written through a memoryview: Arrow's threads then never hold a
     Python object, which they might release while the interpreter shuts down (a known abort,
@@ -198,6 +198,7 @@ def _read_parts(path: str, scan: _LineScan, tables: list[pa.Table], parse: pacsv
         buffer = pa.allocate_buffer(min(PART, os.fstat(fh.fileno()).st_size + 1))  # small file: one part
         view = memoryview(buffer).cast("B")
         held = 0  # bytes at the buffer's start carried over from the last part: the start of a line
+        tables: list[pa.Table] = []
         while True:
             total = held + _fill(fh, view, held)
             at_end = total < len(view)
@@ -216,11 +217,11 @@ def _read_parts(path: str, scan: _LineScan, tables: list[pa.Table], parse: pacsv
                         read_options=pacsv.ReadOptions(skip_rows=0 if tables else 1, column_names=names,
                                                        block_size=16 << 20)))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                return False
+                return None
             finally:
                 scanned.result()  # the buffer is not refilled while the scan reads it
             if at_end:
-                return True
+                return tables
             held = total - end
             view[:held] = view[end:total].tobytes()  # the start of the next part's first line
 
