@@ -186,22 +186,33 @@ def _random_orders(seed, n_customers, n_lines):
     })
 
 
-@pytest.mark.parametrize(("seed", "n_customers"), [(1, 300), (2, 40), (3, 1)])
-def test_the_occasions_worked_out_in_two_parts_equal_one_part(seed, n_customers, monkeypatch):
-    """Large files are cut at the middle customer and worked out on two cores: the same summary, to the
-    last bit (one customer: the cut falls at the first line and one part is empty)."""
+@pytest.mark.parametrize(("seed", "n_customers", "part_lines"),
+                         [(1, 300, 250), (1, 300, 1_000), (2, 40, 400), (3, 1, 250)])
+def test_the_occasions_worked_out_in_parts_equal_one_part(seed, n_customers, part_lines, monkeypatch):
+    """Large files are cut at customers' first lines into parts of about ``_PART_LINES`` lines, worked
+    out two at a time: the same summary, to the last bit. A customer longer than a part is never cut
+    (one customer: one part)."""
     from winback.summary import pandas_engine
 
     frame = _random_orders(seed, n_customers, 3_000)
     as_of = date(2025, 1, 15)
     one_part = summarize(frame, as_of).customers
-    parts = []
+    parts, lines = [], []
     real = pandas_engine._occasions
     monkeypatch.setattr(pandas_engine, "_PARALLEL_MIN", 2)
-    monkeypatch.setattr(pandas_engine, "_cores", lambda: 2)
-    monkeypatch.setattr(pandas_engine, "_occasions", lambda key, *a: parts.append(len(key)) or real(key, *a))
-    two_parts = summarize(frame, as_of).customers
+    monkeypatch.setattr(pandas_engine, "_PART_LINES", part_lines)
+
+    def occasions(key, *args):
+        lines.append(len(key))
+        parts.append(real(key, *args))
+        return parts[-1]
+
+    monkeypatch.setattr(pandas_engine, "_occasions", occasions)
+    in_parts = summarize(frame, as_of).customers
     purchases = (frame["kind"] == "purchase") & (frame["order_date"] <= pd.Timestamp(as_of))
-    assert len(parts) == 2 and sum(parts) == int(purchases.sum())
-    assert (min(parts) == 0) == (n_customers == 1)
-    pd.testing.assert_frame_equal(two_parts, one_part, check_exact=True)
+    assert sum(lines) == int(purchases.sum())
+    assert len(parts) == (1 if n_customers == 1 else -(-int(purchases.sum()) // part_lines))
+    # No customer is cut: each part's buyers come after the part before it's (parts end in any order).
+    parts.sort(key=lambda part: part["buyers"][0])
+    assert all(before["buyers"][-1] < after["buyers"][0] for before, after in zip(parts, parts[1:]))
+    pd.testing.assert_frame_equal(in_parts, one_part, check_exact=True)

@@ -210,25 +210,34 @@ def _by_customer_and_day(codes: np.ndarray, day: np.ndarray, purchase: np.ndarra
     return key[:n_purchase], order[:n_purchase]
 
 
-#: Purchase lines from which the occasions are worked out in two parts, one per core.
+#: Purchase lines from which the occasions are worked out in parts, on two cores.
 _PARALLEL_MIN = 2_000_000
+#: Purchase lines in one part, at most (unless one customer has more). Every temporary of a part stays
+#: under glibc's 32 MB mapping threshold (4 MB for an int64 array), so each part reuses the heap memory
+#: the part before it freed instead of fresh pages, which on this VM cost up to 2 ms per MB
+#: (docs/performance.md). Two halves of ten million lines took 1.23 s, parts of this size 0.85 s.
+_PART_LINES = 500_000
 
 
 def _occasions_in_parts(key: np.ndarray, order: np.ndarray, amount: np.ndarray, span: int, first_day_all: int,
                         cutoff_day: int, has_amount: bool) -> dict[str, np.ndarray]:
-    """:func:`_occasions` of the sorted purchase lines, on two cores when there are many: the lines are
-    cut at the first line of the customer in the middle, each part is worked out in its own thread (numpy
-    releases the interpreter lock in nearly all of it) and the per-buyer results are put end to end."""
+    """:func:`_occasions` of the sorted purchase lines, in parts when there are many: the lines are cut
+    at a customer's first line about every ``_PART_LINES`` lines, the parts are worked out two at a time
+    (numpy releases the interpreter lock in nearly all of it) and the per-buyer results are put end to
+    end, in the parts' order."""
     n = len(key)
-    if n < _PARALLEL_MIN or _cores() < 2:
+    if n < _PARALLEL_MIN:
         return _occasions(key, order, amount, span, first_day_all, cutoff_day, has_amount)
-    cut = int(np.searchsorted(key, key[n // 2] - key[n // 2] % span))  # the middle customer's first line
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-summary") as helper:
-        upper = helper.submit(_occasions, key[cut:], order[cut:], amount, span, first_day_all, cutoff_day,
-                              has_amount)
-        lower = _occasions(key[:cut], order[:cut], amount, span, first_day_all, cutoff_day, has_amount)
-        upper_parts = upper.result()
-    return {name: np.concatenate([part, upper_parts[name]]) for name, part in lower.items()}
+    n_parts = -(-n // _PART_LINES)
+    near = key[np.arange(1, n_parts, dtype=np.int64) * n // n_parts]
+    cuts = np.searchsorted(key, near - near % span)  # the first line of the customer there
+    bounds = np.unique(np.r_[0, cuts, n])  # a customer longer than a part: its cuts fall together
+    with ThreadPoolExecutor(max_workers=min(2, _cores()), thread_name_prefix="winback-summary") as pool:
+        parts = list(pool.map(
+            lambda start, end: _occasions(key[start:end], order[start:end], amount, span, first_day_all,
+                                          cutoff_day, has_amount),
+            bounds[:-1].tolist(), bounds[1:].tolist()))
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def _occasions(key: np.ndarray, order: np.ndarray, amount: np.ndarray, span: int, first_day_all: int,
