@@ -29,6 +29,8 @@ AS_OF = "2025-01-01"
 
 _STAGES = """
 import sys, time, json, resource
+from winback._memory import use_one_malloc_arena
+use_one_malloc_arena()  # as the command does, before numpy and Arrow start threads
 from datetime import date
 import pandas as pd
 from winback.importer import ImportOptions, load_orders
