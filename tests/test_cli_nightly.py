@@ -280,3 +280,29 @@ def test_each_run_records_the_input_fingerprint(runner, shop):
     failed = db_rows(shop, "SELECT status, input_fingerprint FROM runs ORDER BY id")[1]
     assert failed[0] == "failed" and failed[1] == hashlib.sha256(
         str(shop / "orders.csv").encode() + b"\0" + b"not;an;order;file\n").hexdigest()[:16]
+
+
+def test_a_night_that_runs_out_of_memory_says_so_and_changes_nothing(runner, shop, monkeypatch):
+    """numpy's and Arrow's MemoryError: exit 8 and what to do, not "a bug in winback"; the run is
+    recorded as failed with that code, and the call list and the nights before are as they were."""
+    import pyarrow as pa
+
+    import winback.pipeline
+
+    night(runner, shop, DAY1)
+    calls = (shop / f"calls-{DAY1}.csv").read_bytes()
+    before = db_rows(shop, "SELECT * FROM lapsed_snapshots")
+
+    def no_memory(*args, **kwargs):
+        raise pa.ArrowMemoryError("malloc of size 1073741824 failed")
+
+    monkeypatch.setattr(winback.pipeline, "summarize", no_memory)
+    result = runner.invoke(app, ["scan", str(shop / "orders.csv"), "--as-of", DAY2, "--state", str(shop / "st.db"),
+                                 "--log", str(shop / "winback.log"), "--out", str(shop / f"calls-{DAY1}.csv")])
+    assert result.exit_code == 8
+    assert result.stderr.startswith("Error: not enough memory to finish this run;")
+    assert "Close other programs" in result.stderr and "bug" not in result.stderr
+    assert (shop / f"calls-{DAY1}.csv").read_bytes() == calls
+    assert db_rows(shop, "SELECT status, exit_code FROM runs ORDER BY id") == [("ok", 0), ("failed", 8)]
+    assert db_rows(shop, "SELECT * FROM lapsed_snapshots") == before
+    assert "failed: exit 8" in (shop / "winback.log").read_text(encoding="utf-8")

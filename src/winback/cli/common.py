@@ -27,6 +27,7 @@ from winback.importer import ImportOptions, parse_mapping
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
+EXIT_MEMORY = 8
 EXIT_CODES: dict[type[WinbackError], int] = {
     InputNotFoundError: 3,
     InputDataError: 4,
@@ -47,15 +48,31 @@ app = typer.Typer(
 )
 
 
+#: What the user reads when memory ran out (numpy's, Arrow's and Python's MemoryError).
+OUT_OF_MEMORY = (
+    "not enough memory to finish this run; no call list was written (a previous one is "
+    "unchanged). A scan of a CSV order file needs up to about 250 MB plus 4 times the file's size "
+    "(a 500 MB file: about 2.2 GB). Close other programs and run it again, or run it on a machine "
+    "with more memory.")
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The exit code of an error that ends a command (README.md lists them)."""
+    if isinstance(exc, WinbackError):
+        return next((c for cls, c in EXIT_CODES.items() if isinstance(exc, cls)), EXIT_INTERNAL)
+    return EXIT_MEMORY if isinstance(exc, MemoryError) else EXIT_INTERNAL
+
+
 def fail(exc: BaseException, verbose: bool) -> typer.Exit:
     """The one place where errors become a message on stderr and an exit code."""
     if verbose:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    code = exit_code_of(exc)
     if isinstance(exc, WinbackError):
-        code = next((c for cls, c in EXIT_CODES.items() if isinstance(exc, cls)), EXIT_INTERNAL)
         message = str(exc)
+    elif code == EXIT_MEMORY:
+        message = OUT_OF_MEMORY
     else:
-        code = EXIT_INTERNAL
         # Never the exception's text: it could hold a customer's data.
         message = (f"internal error ({type(exc).__name__}). This is a bug in winback; run again with "
                    "--verbose to see where it happened, and report it.")

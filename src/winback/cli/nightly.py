@@ -24,8 +24,6 @@ import pandas as pd
 import typer
 
 from winback.cli.common import (
-    EXIT_CODES,
-    EXIT_INTERNAL,
     AsOf,
     Encoding,
     Json,
@@ -49,7 +47,7 @@ from winback.config import (
     render_config,
 )
 from winback.contacts import default_country
-from winback.errors import InputDataError, InputNotFoundError, OutputError, WinbackError
+from winback.errors import InputDataError, InputNotFoundError, OutputError
 from winback.importer import load_orders
 from winback.nightly import CONTACT_OUTCOMES, contact_outcome, outcomes
 from winback.state import State
@@ -91,11 +89,6 @@ def load_settings(config: str | None, state: str | None, no_state: bool, log: st
     if state_path is not None:
         log_path = Path(log).expanduser().absolute() if log else Path(cfg.log) if cfg.log else default_log_path()
     return Settings(cfg, state_path, log_path)
-
-
-def exit_code_of(exc: BaseException) -> int:
-    return next((c for cls, c in EXIT_CODES.items() if isinstance(exc, cls)), EXIT_INTERNAL) \
-        if isinstance(exc, WinbackError) else EXIT_INTERNAL
 
 
 @contextlib.contextmanager

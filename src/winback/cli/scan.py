@@ -38,6 +38,7 @@ from winback.cli.common import (
     Verbose,
     app,
     errors,
+    exit_code_of,
     import_options,
     parse_date,
 )
@@ -46,7 +47,6 @@ from winback.cli.nightly import (
     LogOpt,
     NoStateOpt,
     StateOpt,
-    exit_code_of,
     load_settings,
     open_log,
     test_pause,
