@@ -232,9 +232,20 @@ class BetaGeoModel:
         alive = np.ones(np.shape(x))  # no repeat purchase: no chance to have dropped out yet
         repeat = x > 0
         xs, t_xs, ages = x[repeat], t_x[repeat], age[repeat]  # only the repeat buyers are computed
+        # D = log(a) - log(b + x - 1) + (r + x) log1p((T - t_x) / (alpha + t_x)), the same operations in
+        # place on the three new arrays above (at millions of customers fresh memory is the cost).
+        later = np.subtract(ages, t_xs, out=ages)
+        np.divide(later, np.add(alpha, t_xs, out=t_xs), out=later)
+        np.log1p(later, out=later)
+        later *= r + xs
+        D = np.add(b, xs, out=xs)
+        D -= 1
         with np.errstate(divide="ignore"):
-            D = np.log(a) - np.log(b + xs - 1) + (r + xs) * np.log1p((ages - t_xs) / (alpha + t_xs))
-        alive[repeat] = expit(-D)
+            np.log(D, out=D)
+        np.subtract(np.log(a), D, out=D)
+        D += later
+        del later
+        alive[repeat] = expit(np.negative(D, out=D), out=D)
         return alive
 
     def expected_purchases(self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike,
@@ -262,8 +273,20 @@ class BetaGeoModel:
         r, alpha, _, _ = self._p()
         t_arr, x, t_x, age = np.broadcast_arrays(_check_t(t), *check_rfm(frequency, recency, T))
         alive = self._p_alive(x, t_x, age)
-        buys = -np.expm1(-(r + x) * np.log1p(t_arr / (alpha + age)))
-        return alive, np.clip(1.0 - alive * buys, 0.0, 1.0)
+        # 1 - P(alive) P(a purchase in t | alive), P = -expm1(-(r + x) log1p(t / (alpha + T))): the same
+        # operations in place on one new array (at millions of customers fresh memory is the cost).
+        none = np.asarray(np.add(alpha, age))  # (an array also for a single customer: out= needs one)
+        np.divide(t_arr, none, out=none)
+        np.log1p(none, out=none)
+        rate = np.asarray(np.add(r, x))
+        np.negative(rate, out=rate)
+        np.multiply(rate, none, out=none)
+        del rate
+        np.expm1(none, out=none)
+        np.negative(none, out=none)
+        np.multiply(alive, none, out=none)
+        np.subtract(1.0, none, out=none)
+        return alive, np.clip(none, 0.0, 1.0, out=none)
 
     def expected_purchases_new(self, t: ArrayLike) -> NDArray[np.float64]:
         """Unconditional E[X(t)] for a new customer (paper eq. 9); for calibration checks."""
