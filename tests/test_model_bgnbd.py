@@ -233,6 +233,25 @@ def test_invalid_input_is_a_clear_error():
         model.p_alive([1], [np.nan], [2.0])
     with pytest.raises(RuntimeError, match="not fitted"):
         BetaGeoModel().p_alive([1], [1.0], [2.0])
+    with pytest.raises(ValueError, match="whole number"):  # past the first block of a million
+        model.p_alive(np.r_[np.ones(1_500_000), 2.5], np.zeros(1_500_001), np.ones(1_500_001))
+    with pytest.raises(ValueError, match="recency"):
+        model.p_alive([2], [1.0 + 1e-9], [1.0])
+
+
+def test_recency_is_clamped_to_age_and_to_zero_without_repeat_purchases():
+    """Within the rounding tolerance past T, recency counts as T; without a repeat purchase, as 0.
+    The input arrays are left as they were."""
+    from winback.models._optim import check_rfm
+
+    x, t_x, age = np.array([2.0, 0.0, 1.0]), np.array([5.0 + 1e-13, 3.0, 2.0]), np.array([5.0, 4.0, 4.0])
+    checked = check_rfm(x, t_x, age)
+    assert checked[1].tolist() == [5.0, 0.0, 2.0]
+    assert t_x.tolist() == [5.0 + 1e-13, 3.0, 2.0]
+    model = BetaGeoModel.from_params(*PUBLISHED.values())
+    assert model.p_alive(x, t_x, age).tolist() == model.p_alive(x, [5.0, 0.0, 2.0], age).tolist()
+    assert check_rfm([0.0, 1.0], [3.0, 1.0], [4.0, 4.0])[1].tolist() == [0.0, 1.0]  # none past T
+    assert check_rfm([2.0, 0.0], [1.0, 0.0], [5.0, 4.0])[1].tolist() == [1.0, 0.0]  # nothing to clamp
 
 
 @pytest.mark.parametrize(
