@@ -297,12 +297,14 @@ def test_a_night_that_runs_out_of_memory_says_so_and_changes_nothing(runner, sho
         raise pa.ArrowMemoryError("malloc of size 1073741824 failed")
 
     monkeypatch.setattr(winback.pipeline, "summarize", no_memory)
-    result = runner.invoke(app, ["scan", str(shop / "orders.csv"), "--as-of", DAY2, "--state", str(shop / "st.db"),
-                                 "--log", str(shop / "winback.log"), "--out", str(shop / f"calls-{DAY1}.csv")])
+    result = runner.invoke(app, ["scan", str(shop / "orders.csv"), "--as-of", DAY2,
+                                 "--state", str(shop / "st.db"), "--log", str(shop / "winback.log"),
+                                 "--out", str(shop / f"calls-{DAY1}.csv")])
     assert result.exit_code == 8
     assert result.stderr.startswith("Error: not enough memory to finish this run;")
     assert "Close other programs" in result.stderr and "bug" not in result.stderr
     assert (shop / f"calls-{DAY1}.csv").read_bytes() == calls
-    assert db_rows(shop, "SELECT status, exit_code FROM runs ORDER BY id") == [("ok", 0), ("failed", 8)]
+    runs = db_rows(shop, "SELECT status, exit_code FROM runs ORDER BY id")
+    assert runs == [("ok", 0), ("failed", 8)]
     assert db_rows(shop, "SELECT * FROM lapsed_snapshots") == before
     assert "failed: exit 8" in (shop / "winback.log").read_text(encoding="utf-8")

@@ -37,8 +37,8 @@ ctypes.CDLL(None).malloc_stats()
 
 
 def _arenas(env: dict[str, str]) -> int:
-    done = subprocess.run([sys.executable, "-c", _ARENAS], env=env, capture_output=True, text=True, timeout=120,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", _ARENAS], env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
     return sum(line.startswith("Arena ") for line in done.stderr.splitlines())
 
 

@@ -244,14 +244,17 @@ def test_recency_is_clamped_to_age_and_to_zero_without_repeat_purchases():
     The input arrays are left as they were."""
     from winback.models._optim import check_rfm
 
-    x, t_x, age = np.array([2.0, 0.0, 1.0]), np.array([5.0 + 1e-13, 3.0, 2.0]), np.array([5.0, 4.0, 4.0])
+    x, age = np.array([2.0, 0.0, 1.0]), np.array([5.0, 4.0, 4.0])
+    t_x = np.array([5.0 + 1e-13, 3.0, 2.0])
     checked = check_rfm(x, t_x, age)
     assert checked[1].tolist() == [5.0, 0.0, 2.0]
     assert t_x.tolist() == [5.0 + 1e-13, 3.0, 2.0]
     model = BetaGeoModel.from_params(*PUBLISHED.values())
-    assert model.p_alive(x, t_x, age).tolist() == model.p_alive(x, [5.0, 0.0, 2.0], age).tolist()
+    clamped = model.p_alive(x, [5.0, 0.0, 2.0], age)
+    assert model.p_alive(x, t_x, age).tolist() == clamped.tolist()
     assert check_rfm([0.0, 1.0], [3.0, 1.0], [4.0, 4.0])[1].tolist() == [0.0, 1.0]  # none past T
-    assert check_rfm([2.0, 0.0], [1.0, 0.0], [5.0, 4.0])[1].tolist() == [1.0, 0.0]  # nothing to clamp
+    # nothing to clamp
+    assert check_rfm([2.0, 0.0], [1.0, 0.0], [5.0, 4.0])[1].tolist() == [1.0, 0.0]
 
 
 @pytest.mark.parametrize(

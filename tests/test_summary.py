@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -188,10 +189,11 @@ def _random_orders(seed, n_customers, n_lines):
 
 @pytest.mark.parametrize(("seed", "n_customers", "part_lines"),
                          [(1, 300, 250), (1, 300, 1_000), (2, 40, 400), (3, 1, 250)])
-def test_the_occasions_worked_out_in_parts_equal_one_part(seed, n_customers, part_lines, monkeypatch):
-    """Large files are cut at customers' first lines into parts of about ``_PART_LINES`` lines, worked
-    out two at a time: the same summary, to the last bit. A customer longer than a part is never cut
-    (one customer: one part)."""
+def test_the_occasions_worked_out_in_parts_equal_one_part(seed, n_customers, part_lines,
+                                                          monkeypatch):
+    """Large files are cut at customers' first lines into parts of about ``_PART_LINES`` lines,
+    worked out two at a time: the same summary, to the last bit. A customer longer than a part is
+    never cut (one customer: one part)."""
     from winback.summary import pandas_engine
 
     frame = _random_orders(seed, n_customers, 3_000)
@@ -212,7 +214,8 @@ def test_the_occasions_worked_out_in_parts_equal_one_part(seed, n_customers, par
     purchases = (frame["kind"] == "purchase") & (frame["order_date"] <= pd.Timestamp(as_of))
     assert sum(lines) == int(purchases.sum())
     assert len(parts) == (1 if n_customers == 1 else -(-int(purchases.sum()) // part_lines))
-    # No customer is cut: each part's buyers come after the part before it's (parts end in any order).
+    # No customer is cut: each part's buyers come after the part before it's (parts end in any
+    # order).
     parts.sort(key=lambda part: part["buyers"][0])
-    assert all(before["buyers"][-1] < after["buyers"][0] for before, after in zip(parts, parts[1:]))
+    assert all(before["buyers"][-1] < after["buyers"][0] for before, after in pairwise(parts))
     pd.testing.assert_frame_equal(in_parts, one_part, check_exact=True)

@@ -1,14 +1,14 @@
 """How the process holds memory: one malloc arena for every thread, and Arrow's freed memory given
 back to the operating system between pipeline stages.
 
-**One arena** (:func:`use_one_malloc_arena`, called by the command line before numpy or Arrow start a
-thread). glibc gives each thread that allocates its own arena, up to eight per core. The summary and
-the scoring run their numpy work in helper threads, so the memory a helper freed sat in its own arena
-where the main thread could not reuse it: the next stage's arrays took fresh pages instead, which on
-a VM whose host backs memory lazily cost up to 2 ms per MB. With one arena the ten-million-order scan
-took 7.31 s against 7.70 s (medians of four interleaved runs), with about 0.5 s less system time and
-a peak of 1.80-1.85 GB against 1.93-2.02 GB (docs/performance.md). The threads take large blocks a
-few at a time, so they hardly ever wait for the arena's lock.
+**One arena** (:func:`use_one_malloc_arena`, called by the command line before numpy or Arrow start
+a thread). glibc gives each thread that allocates its own arena, up to eight per core. The summary
+and the scoring run their numpy work in helper threads, so the memory a helper freed sat in its own
+arena where the main thread could not reuse it: the next stage's arrays took fresh pages instead,
+which on a VM whose host backs memory lazily cost up to 2 ms per MB. With one arena the
+ten-million-order scan took 7.31 s against 7.70 s (medians of four interleaved runs), with about 0.5
+s less system time and a peak of 1.80-1.85 GB against 1.93-2.02 GB (docs/performance.md). The
+threads take large blocks a few at a time, so they hardly ever wait for the arena's lock.
 
 **Arrow's freed memory.**
 
@@ -33,10 +33,10 @@ _M_ARENA_MAX = -8
 
 
 def use_one_malloc_arena() -> bool:
-    """Ask glibc to serve every thread from one arena; True if it was set here. Nothing is changed where
-    the C library is not glibc, or where the user set the arena count (``MALLOC_ARENA_MAX``, or
-    ``arena_max`` in ``GLIBC_TUNABLES``). It only acts on threads that have not allocated yet: call it
-    before numpy and Arrow are imported."""
+    """Ask glibc to serve every thread from one arena; True if it was set here. Nothing is changed
+    where the C library is not glibc, or where the user set the arena count (``MALLOC_ARENA_MAX``,
+    or ``arena_max`` in ``GLIBC_TUNABLES``). It only acts on threads that have not allocated yet:
+    call it before numpy and Arrow are imported."""
     if "MALLOC_ARENA_MAX" in os.environ or "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
         return False
     try:

@@ -178,10 +178,11 @@ class SecondPurchaseCurve:
         """P(a one-time buyer silent for ``days_silent`` days buys again within a year)."""
         return 1.0 - self.p_no_purchase(days_silent, ALIVE_WITHIN_DAYS)
 
-    def p_alive_and_no_purchase(self, days_silent: np.ndarray, horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
-        """(:meth:`p_alive`, :meth:`p_no_purchase` within ``horizon_days``), the same values, with S(now)
-        looked up once and the arithmetic in place: at millions of customers each new array costs more
-        in fresh memory than in arithmetic (docs/performance.md)."""
+    def p_alive_and_no_purchase(self, days_silent: np.ndarray,
+                                horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
+        """(:meth:`p_alive`, :meth:`p_no_purchase` within ``horizon_days``), the same values, with
+        S(now) looked up once and the arithmetic in place: at millions of customers each new array
+        costs more in fresh memory than in arithmetic (docs/performance.md)."""
         days = np.asarray(days_silent, dtype=float)
         s_now = self.s(days)  # a new array: s() never hands back its input
         np.maximum(s_now, 1e-300, out=s_now)
@@ -189,7 +190,8 @@ class SecondPurchaseCurve:
         np.subtract(1.0, alive, out=alive)
         return alive, self._later_over_now(days, horizon_days, s_now)
 
-    def _later_over_now(self, days: np.ndarray, horizon_days: float, s_now: np.ndarray) -> np.ndarray:
+    def _later_over_now(self, days: np.ndarray, horizon_days: float,
+                        s_now: np.ndarray) -> np.ndarray:
         """S(days + horizon) / S(days), in [0, 1]; ``s_now`` is S(days) floored at 1e-300."""
         ratio = self.s(days + horizon_days)
         np.divide(ratio, s_now, out=ratio)

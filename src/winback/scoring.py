@@ -110,7 +110,8 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
         return ScoreResult(out, info, lambda days: np.zeros(0))
 
     # At millions of customers a new array costs more in fresh memory than in arithmetic, so the
-    # columns below are each one new array, and the arithmetic on them is done in place (same values).
+    # columns below are one new array each, and the arithmetic on them is done in place (same
+    # values).
     x = out["frequency"].to_numpy(dtype=float)
     t_x = _column(out, "recency_days")
     t_x /= WEEK
@@ -313,7 +314,8 @@ def _margin_ratio(out: pd.DataFrame) -> np.ndarray:
 
 
 def _referred_value(customers: pd.DataFrame, own_annual: pd.Series) -> np.ndarray:
-    """Sum of the own annual value of the customers each customer referred (0 if none), a new array."""
+    """Sum of the own annual value of the customers each customer referred (0 if none), as a new
+    array."""
     if not customers["referrals"].any():
         return np.zeros(len(customers))
     referred = customers["referred_by"].fillna("")
@@ -323,7 +325,8 @@ def _referred_value(customers: pd.DataFrame, own_annual: pd.Series) -> np.ndarra
 
 
 def _with_referred_share(own: pd.Series, customers: pd.DataFrame) -> np.ndarray:
-    """``own`` plus ``REFERRAL_SHARE`` of the ``own`` of the customers each one referred (a new array)."""
+    """``own`` plus ``REFERRAL_SHARE`` of the ``own`` of the customers each one referred, as a new
+    array."""
     total = _referred_value(customers, own)
     total *= REFERRAL_SHARE
     total += own.to_numpy()

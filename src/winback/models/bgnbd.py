@@ -232,8 +232,9 @@ class BetaGeoModel:
         alive = np.ones(np.shape(x))  # no repeat purchase: no chance to have dropped out yet
         repeat = x > 0
         xs, t_xs, ages = x[repeat], t_x[repeat], age[repeat]  # only the repeat buyers are computed
-        # D = log(a) - log(b + x - 1) + (r + x) log1p((T - t_x) / (alpha + t_x)), the same operations in
-        # place on the three new arrays above (at millions of customers fresh memory is the cost).
+        # D = log(a) - log(b + x - 1) + (r + x) log1p((T - t_x) / (alpha + t_x)), the same
+        # operations in place on the three new arrays above (at millions of customers fresh memory
+        # is the cost).
         later = np.subtract(ages, t_xs, out=ages)
         np.divide(later, np.add(alpha, t_xs, out=t_xs), out=later)
         np.log1p(later, out=later)
@@ -273,9 +274,10 @@ class BetaGeoModel:
         r, alpha, _, _ = self._p()
         t_arr, x, t_x, age = np.broadcast_arrays(_check_t(t), *check_rfm(frequency, recency, T))
         alive = self._p_alive(x, t_x, age)
-        # 1 - P(alive) P(a purchase in t | alive), P = -expm1(-(r + x) log1p(t / (alpha + T))): the same
-        # operations in place on one new array (at millions of customers fresh memory is the cost).
-        none = np.asarray(np.add(alpha, age))  # (an array also for a single customer: out= needs one)
+        # 1 - P(alive) P(a purchase in t | alive), P = -expm1(-(r + x) log1p(t / (alpha + T))): the
+        # same operations in place on one new array (at millions of customers fresh memory is the
+        # cost).
+        none = np.asarray(np.add(alpha, age))  # an array also for one customer: out= needs one
         np.divide(t_arr, none, out=none)
         np.log1p(none, out=none)
         rate = np.asarray(np.add(r, x))

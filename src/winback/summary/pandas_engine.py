@@ -212,19 +212,20 @@ def _by_customer_and_day(codes: np.ndarray, day: np.ndarray, purchase: np.ndarra
 
 #: Purchase lines from which the occasions are worked out in parts, on two cores.
 _PARALLEL_MIN = 2_000_000
-#: Purchase lines in one part, at most (unless one customer has more). Every temporary of a part stays
-#: under glibc's 32 MB mapping threshold (4 MB for an int64 array), so each part reuses the heap memory
-#: the part before it freed instead of fresh pages, which on this VM cost up to 2 ms per MB
-#: (docs/performance.md). Two halves of ten million lines took 1.23 s, parts of this size 0.85 s.
+#: Purchase lines in one part, at most (unless one customer has more). Every temporary of a part
+#: stays under glibc's 32 MB mapping threshold (4 MB for an int64 array), so each part reuses the
+#: heap memory the part before it freed instead of fresh pages, which on this VM cost up to 2 ms per
+#: MB (docs/performance.md). Two halves of ten million lines took 1.23 s, parts of this size 0.85 s.
 _PART_LINES = 500_000
 
 
-def _occasions_in_parts(key: np.ndarray, order: np.ndarray, amount: np.ndarray, span: int, first_day_all: int,
-                        cutoff_day: int, has_amount: bool) -> dict[str, np.ndarray]:
-    """:func:`_occasions` of the sorted purchase lines, in parts when there are many: the lines are cut
-    at a customer's first line about every ``_PART_LINES`` lines, the parts are worked out two at a time
-    (numpy releases the interpreter lock in nearly all of it) and the per-buyer results are put end to
-    end, in the parts' order."""
+def _occasions_in_parts(key: np.ndarray, order: np.ndarray, amount: np.ndarray, span: int,
+                        first_day_all: int, cutoff_day: int,
+                        has_amount: bool) -> dict[str, np.ndarray]:
+    """:func:`_occasions` of the sorted purchase lines, in parts when there are many: the lines are
+    cut at a customer's first line about every ``_PART_LINES`` lines, the parts are worked out two
+    at a time (numpy releases the interpreter lock in nearly all of it) and the per-buyer results
+    are put end to end, in the parts' order."""
     n = len(key)
     if n < _PARALLEL_MIN:
         return _occasions(key, order, amount, span, first_day_all, cutoff_day, has_amount)
@@ -232,11 +233,14 @@ def _occasions_in_parts(key: np.ndarray, order: np.ndarray, amount: np.ndarray, 
     near = key[np.arange(1, n_parts, dtype=np.int64) * n // n_parts]
     cuts = np.searchsorted(key, near - near % span)  # the first line of the customer there
     bounds = np.unique(np.r_[0, cuts, n])  # a customer longer than a part: its cuts fall together
-    with ThreadPoolExecutor(max_workers=min(2, _cores()), thread_name_prefix="winback-summary") as pool:
-        parts = list(pool.map(
-            lambda start, end: _occasions(key[start:end], order[start:end], amount, span, first_day_all,
-                                          cutoff_day, has_amount),
-            bounds[:-1].tolist(), bounds[1:].tolist()))
+
+    def part(start: int, end: int) -> dict[str, np.ndarray]:
+        return _occasions(key[start:end], order[start:end], amount, span, first_day_all, cutoff_day,
+                          has_amount)
+
+    workers = min(2, _cores())
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="winback-summary") as pool:
+        parts = list(pool.map(part, bounds[:-1].tolist(), bounds[1:].tolist()))
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
