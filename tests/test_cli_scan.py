@@ -159,6 +159,20 @@ def test_failed_write_leaves_previous_file(runner, tmp_path, write, monkeypatch)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
+def test_the_run_says_where_the_header_is_or_that_there_is_none(runner, tmp_path, write):
+    with_header = runner.invoke(app, ["scan", write("o.csv", SIMPLE), "--as-of", "2025-12-01",
+                                      "--out", str(tmp_path / "a.csv")])
+    assert with_header.exit_code == 0, with_header.output
+    assert "separated by ',', header on line 1." in with_header.stdout
+    rows = SIMPLE.split("\n", 1)[1]
+    without = runner.invoke(app, ["scan", write("n.csv", rows), "--no-header", "--map", "customer_id=1",
+                                  "--map", "order_date=2", "--map", "amount=3", "--as-of", "2025-12-01",
+                                  "--out", str(tmp_path / "b.csv")])
+    assert without.exit_code == 0, without.output
+    assert "separated by ',', no header row." in without.stdout
+    assert "line 0" not in without.stdout
+
+
 def test_ids_are_written_exactly_and_after_as_of_ignored(runner, tmp_path, write):
     src = write("o.csv", SIMPLE + "007,2026-01-10,90\n")
     out = tmp_path / "c.csv"

@@ -49,8 +49,9 @@ def input_lines(result: ScanResult) -> list[str]:
     lines = []
     for src in rep.sources:
         delim = {"tab": "tab", "whitespace": "spaces"}.get(src.delimiter, f"'{src.delimiter}'")
+        header = f"header on line {src.header_line}" if src.header_line else "no header row"
         lines.append(
-            f"Read {src.path}: encoding {src.encoding}, separated by {delim}, header on line {src.header_line}"
+            f"Read {src.path}: encoding {src.encoding}, separated by {delim}, {header}"
             + (f", {src.preamble_lines} title line(s) skipped" if src.preamble_lines else "") + "."
         )
     lines.append(f"Rows: {_n(rep.rows_read)} read, {_n(rep.rows_used)} used, {_n(rep.rows_skipped)} skipped.")
