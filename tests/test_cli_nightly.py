@@ -282,7 +282,7 @@ def test_each_run_records_the_input_fingerprint(runner, shop):
         str(shop / "orders.csv").encode() + b"\0" + b"not;an;order;file\n").hexdigest()[:16]
 
 
-def test_a_night_that_runs_out_of_memory_says_so_and_changes_nothing(runner, shop, monkeypatch):
+def test_a_night_out_of_memory_says_so_and_keeps_the_list_and_the_nights(runner, shop, monkeypatch):
     """numpy's and Arrow's MemoryError: exit 8 and what to do, not "a bug in winback"; the run is
     recorded as failed with that code, and the call list and the nights before are as they were."""
     import pyarrow as pa

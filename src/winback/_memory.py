@@ -6,9 +6,10 @@ a thread). glibc gives each thread that allocates its own arena, up to eight per
 and the scoring run their numpy work in helper threads, so the memory a helper freed sat in its own
 arena where the main thread could not reuse it: the next stage's arrays took fresh pages instead,
 which on a VM whose host backs memory lazily cost up to 2 ms per MB. With one arena the
-ten-million-order scan took 7.31 s against 7.70 s (medians of four interleaved runs), with about 0.5
-s less system time and a peak of 1.80-1.85 GB against 1.93-2.02 GB (docs/performance.md). The
-threads take large blocks a few at a time, so they hardly ever wait for the arena's lock.
+ten-million-order scan took 7.31 s against 7.70 s (medians of four interleaved runs), with about
+half a second less system time and a peak of 1.80-1.85 GB against 1.93-2.02 GB
+(docs/performance.md). The threads take large blocks a few at a time, so they hardly ever wait for
+the arena's lock.
 
 **Arrow's freed memory.**
 

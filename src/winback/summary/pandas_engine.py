@@ -241,7 +241,7 @@ def _occasions_in_parts(key: np.ndarray, order: np.ndarray, amount: np.ndarray, 
     workers = min(2, _cores())
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="winback-summary") as pool:
         parts = list(pool.map(part, bounds[:-1].tolist(), bounds[1:].tolist()))
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    return {name: np.concatenate([done[name] for done in parts]) for name in parts[0]}
 
 
 def _occasions(key: np.ndarray, order: np.ndarray, amount: np.ndarray, span: int, first_day_all: int,
@@ -275,7 +275,7 @@ def _occasions(key: np.ndarray, order: np.ndarray, amount: np.ndarray, span: int
     last_day = occ_day[np.r_[starts[1:] - 1, n_occ - 1]] if n_occ else np.zeros(0, np.int64)
     n_buyers = len(buyers)
     # Per-buyer sums are np.add.reduceat over each buyer's run (it gives up the interpreter lock, so
-    # the two halves of _occasions_in_parts really run side by side; np.bincount does not, and needs a
+    # the parts of _occasions_in_parts really run side by side; np.bincount does not, and needs a
     # buyer number per occasion).
     gross = np.add.reduceat(gross_occ, starts) if n_occ else np.zeros(0)
 
