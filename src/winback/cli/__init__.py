@@ -13,15 +13,17 @@ import sys
 from typing import NoReturn
 
 from winback._memory import use_one_malloc_arena
+from winback._startup import quick_imports
 
 use_one_malloc_arena()  # before numpy and Arrow start their threads (winback._memory says why)
 
-from winback.cli import backtest as _backtest  # noqa: E402, F401  (each import registers a command)
-from winback.cli import explain as _explain  # noqa: E402, F401
-from winback.cli import inspect as _inspect  # noqa: E402, F401
-from winback.cli import nightly as _nightly  # noqa: E402, F401
-from winback.cli import scan as _scan  # noqa: E402, F401
-from winback.cli.common import EXIT_CODES, app  # noqa: E402
+with quick_imports():  # without the cycle collector and numpy's build tools (winback._startup says why)
+    from winback.cli import backtest as _backtest  # noqa: F401  (each import registers a command)
+    from winback.cli import explain as _explain  # noqa: F401
+    from winback.cli import inspect as _inspect  # noqa: F401
+    from winback.cli import nightly as _nightly  # noqa: F401
+    from winback.cli import scan as _scan  # noqa: F401
+    from winback.cli.common import EXIT_CODES, app
 
 __all__ = ["EXIT_CODES", "app", "main"]
 

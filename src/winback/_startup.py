@@ -1,0 +1,69 @@
+"""Start-up: the command line's imports with less work that is not needed.
+
+Importing pandas, scipy and pyarrow takes most of a second, and every command pays it; for a scan of
+three million orders that is a third of the run. Two costs in it are not winback's to need:
+
+- **The cycle collector.** Imports make hundreds of thousands of objects, so the collector runs
+  about 250 times while they load and walks every object so far in each full pass: about 0.1 s in
+  all, to free a few megabytes of cycles the imports leave behind. :func:`quick_imports` switches it
+  off while the commands are imported, then freezes what the imports made (``gc.freeze``: modules,
+  functions and classes live as long as the process; later collections skip them) and switches it
+  back on.
+- **numpy's build tools.** scipy's array-API layer runs ``from numpy import *``, which in numpy 2
+  imports every lazily loaded submodule named in ``numpy.__all__``: among them ``numpy.f2py`` (the
+  Fortran wrapper generator) and ``numpy.testing``, about 70 ms that nothing in winback uses.
+  :func:`quick_imports` registers those two as lazily loaded modules (``importlib.util.LazyLoader``,
+  the standard library's way), so they load in full on first use, as before, but not for the star
+  import. Modules already imported are left as they are.
+
+docs/performance.md has the measurements.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: numpy submodules that ``from numpy import *`` would import and winback never uses.
+UNUSED_NUMPY_MODULES = ("numpy.f2py", "numpy.testing")
+
+
+@contextmanager
+def quick_imports() -> Iterator[None]:
+    """Import the code under ``with quick_imports():`` without the cycle collector and without
+    numpy's unused submodules (see the module's description)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for name in UNUSED_NUMPY_MODULES:
+            _load_lazily(name)
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def _load_lazily(name: str) -> None:
+    """Register module ``name`` (a submodule of an importable package) so that it loads in full when
+    one of its attributes is first used; nothing happens if it is loaded already or cannot be found."""
+    if name in sys.modules:
+        return
+    parent_name, _, child = name.rpartition(".")
+    try:
+        parent = importlib.import_module(parent_name)
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return
+    if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+        return
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    # As the import system does for a submodule: the package's attribute, so that numpy's own
+    # ``__getattr__`` (which would import the module in full) is not asked.
+    setattr(parent, child, module)

@@ -1,0 +1,58 @@
+"""The command line's start-up (winback._startup): the imports without the cycle collector and
+without numpy's unused build tools, and nothing else changed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# Imports the command line in a fresh interpreter and prints what start-up left behind as JSON.
+_AFTER_IMPORT = """
+import gc, json, sys
+{before}
+import winback.cli
+state = {{
+    "collector_on": gc.isenabled(),
+    "frozen": gc.get_freeze_count(),
+    # numpy.f2py's and numpy.testing's own imports: present only once they are loaded in full.
+    "f2py_loaded": "numpy.f2py.crackfortran" in sys.modules,
+    "testing_loaded": "numpy.testing._private.utils" in sys.modules,
+}}
+import numpy
+import numpy.testing
+numpy.testing.assert_array_equal([1, 2], [1, 2])  # first use: loaded in full, and it works
+state["testing_works"] = "numpy.testing._private.utils" in sys.modules
+state["f2py_works"] = callable(numpy.f2py.run_main)
+print(json.dumps(state))
+"""
+
+
+def _state_after_import(before: str = "") -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-c", _AFTER_IMPORT.format(before=before)], capture_output=True,
+                          text=True, timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
+def test_the_command_line_imports_without_numpys_build_tools_and_keeps_them_usable():
+    state = _state_after_import()
+    assert state["f2py_loaded"] is False
+    assert state["testing_loaded"] is False
+    assert state["testing_works"] is True
+    assert state["f2py_works"] is True
+
+
+def test_the_cycle_collector_is_back_on_after_start_up_with_the_imports_frozen():
+    state = _state_after_import()
+    assert state["collector_on"] is True
+    assert state["frozen"] > 10_000  # the imports' objects: skipped by later collections
+
+
+def test_a_collector_switched_off_before_start_up_stays_off():
+    assert _state_after_import("gc.disable()")["collector_on"] is False
+
+
+def test_modules_imported_before_start_up_are_left_as_they_are():
+    state = _state_after_import("import numpy.testing")
+    assert state["testing_loaded"] is True
+    assert state["testing_works"] is True
