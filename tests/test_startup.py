@@ -29,8 +29,8 @@ print(json.dumps(state))
 
 
 def _state_after_import(before: str = "") -> dict[str, object]:
-    done = subprocess.run([sys.executable, "-c", _AFTER_IMPORT.format(before=before)], capture_output=True,
-                          text=True, timeout=120, check=True)
+    done = subprocess.run([sys.executable, "-c", _AFTER_IMPORT.format(before=before)],
+                          capture_output=True, text=True, timeout=120, check=True)
     return json.loads(done.stdout)
 
 

@@ -48,8 +48,9 @@ def quick_imports() -> Iterator[None]:
 
 
 def _load_lazily(name: str) -> None:
-    """Register module ``name`` (a submodule of an importable package) so that it loads in full when
-    one of its attributes is first used; nothing happens if it is loaded already or cannot be found."""
+    """Register module ``name`` (a submodule of an importable package) so that it loads in full
+    when one of its attributes is first used; nothing happens if it is loaded already or cannot be
+    found."""
     if name in sys.modules:
         return
     parent_name, _, child = name.rpartition(".")

@@ -17,7 +17,7 @@ from winback._startup import quick_imports
 
 use_one_malloc_arena()  # before numpy and Arrow start their threads (winback._memory says why)
 
-with quick_imports():  # without the cycle collector and numpy's build tools (winback._startup says why)
+with quick_imports():  # no cycle collector, no numpy build tools (winback._startup says why)
     from winback.cli import backtest as _backtest  # noqa: F401  (each import registers a command)
     from winback.cli import explain as _explain  # noqa: F401
     from winback.cli import inspect as _inspect  # noqa: F401
