@@ -61,7 +61,10 @@ def check_rfm(
     # 28 MB of fresh memory (docs/performance.md).
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(t_x)) and np.all(np.isfinite(age))):
         raise ValueError("frequency, recency and T must be finite numbers")
-    if np.any(x < 0) or any(np.any(x.flat[part] % 1 != 0) for part in blocks(x.size)):
+    # Blocks of a flat view (``x.flat[...]`` would copy each), np.trunc (a float ``% 1`` is about ten
+    # times slower).
+    flat = x.reshape(-1)
+    if np.any(x < 0) or any(np.any(np.trunc(flat[part]) != flat[part]) for part in blocks(flat.size)):
         raise ValueError("frequency must be a non-negative whole number of repeat purchases")
     if np.any(age < 0):
         raise ValueError("T (customer age) must be non-negative")
