@@ -149,7 +149,7 @@ def test_every_reason_matches_its_row(runner, tmp_path):
 
 
 def test_second_purchase_curve_table_lookup_matches_the_curve():
-    from winback.cadence import SecondPurchaseCurve
+    from winback.cadence import ALIVE_WITHIN_DAYS, SecondPurchaseCurve
 
     rng = np.random.default_rng(5)
     n = 30_000
@@ -164,6 +164,17 @@ def test_second_purchase_curve_table_lookup_matches_the_curve():
     np.testing.assert_array_equal(curve.s(days), curve._s(days))
     fractional = days + 0.5  # not whole days: no table
     np.testing.assert_array_equal(curve.s(fractional), curve._s(fractional))
+    # The probabilities from tables over whole days equal the same arithmetic per customer.
+    for silent in (days, fractional):
+        for horizon in (90, 45.5):
+            now = np.maximum(curve._s(silent), 1e-300)
+            alive_per_customer = 1.0 - np.clip(curve._s(silent + ALIVE_WITHIN_DAYS) / now, 0.0, 1.0)
+            none_per_customer = np.clip(curve._s(silent + horizon) / now, 0.0, 1.0)
+            alive, none = curve.p_alive_and_no_purchase(silent, horizon)
+            np.testing.assert_array_equal(alive, alive_per_customer)
+            np.testing.assert_array_equal(none, none_per_customer)
+            np.testing.assert_array_equal(curve.p_no_purchase(silent, horizon), none_per_customer)
+            np.testing.assert_array_equal(curve.p_alive(silent), alive_per_customer)
 
 
 @pytest.mark.parametrize("values", [

@@ -84,6 +84,17 @@ _TABLE_FROM = 10_000
 _TABLE_UP_TO = 1_000_000
 
 
+def _whole_days(days: np.ndarray, ahead: float = 0.0) -> np.ndarray | None:
+    """``days`` as int64 when there are more than ``_TABLE_FROM`` of them, all whole and, ``ahead``
+    days later, still below ``_TABLE_UP_TO``: then a table over every day is the cheaper way to S."""
+    if days.size <= _TABLE_FROM:
+        return None
+    whole = days.astype(np.int64)
+    if whole.min(initial=0) >= 0 and whole.max(initial=0) + ahead < _TABLE_UP_TO and (whole == days).all():
+        return whole
+    return None
+
+
 def _distinct_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(values, return_counts=True)``. Times in whole days (the usual case) are counted per
     day with one pass (bincount) instead of a sort of every value."""
@@ -153,13 +164,11 @@ class SecondPurchaseCurve:
     def s(self, days: np.ndarray) -> np.ndarray:
         """S(days): share with no second purchase after ``days`` days."""
         days = np.asarray(days, dtype=float)
-        if days.size > _TABLE_FROM:
+        whole = _whole_days(days)
+        if whole is not None:
             # Whole days repeat a lot (a few thousand distinct values for millions of customers):
             # look them up in a table of S over every day instead of searching the curve per customer.
-            whole = days.astype(np.int64)
-            top = int(whole.max(initial=0))
-            if whole.min(initial=0) >= 0 and top < _TABLE_UP_TO and (whole == days).all():
-                return self._s(np.arange(top + 1, dtype=float))[whole]
+            return self._s(np.arange(int(whole.max(initial=0)) + 1, dtype=float))[whole]
         return self._s(days)
 
     def _s(self, days: np.ndarray) -> np.ndarray:
@@ -170,9 +179,7 @@ class SecondPurchaseCurve:
 
     def p_no_purchase(self, days_silent: np.ndarray, horizon_days: float) -> np.ndarray:
         """P(no second purchase within the next ``horizon_days``, given none so far)."""
-        s_now = self.s(days_silent)
-        s_later = self.s(np.asarray(days_silent, dtype=float) + horizon_days)
-        return np.clip(s_later / np.maximum(s_now, 1e-300), 0.0, 1.0)
+        return self._no_purchase(np.asarray(days_silent, dtype=float), horizon_days)[0]
 
     def p_alive(self, days_silent: np.ndarray) -> np.ndarray:
         """P(a one-time buyer silent for ``days_silent`` days buys again within a year)."""
@@ -180,22 +187,27 @@ class SecondPurchaseCurve:
 
     def p_alive_and_no_purchase(self, days_silent: np.ndarray,
                                 horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
-        """(:meth:`p_alive`, :meth:`p_no_purchase` within ``horizon_days``), the same values, with
-        S(now) looked up once and the arithmetic in place: at millions of customers each new array
-        costs more in fresh memory than in arithmetic (docs/performance.md)."""
-        days = np.asarray(days_silent, dtype=float)
-        s_now = self.s(days)  # a new array: s() never hands back its input
-        np.maximum(s_now, 1e-300, out=s_now)
-        alive = self._later_over_now(days, ALIVE_WITHIN_DAYS, s_now)
+        """(:meth:`p_alive`, :meth:`p_no_purchase` within ``horizon_days``), the same values, from one
+        look at the silent days."""
+        alive, none = self._no_purchase(np.asarray(days_silent, dtype=float), ALIVE_WITHIN_DAYS, horizon_days)
         np.subtract(1.0, alive, out=alive)
-        return alive, self._later_over_now(days, horizon_days, s_now)
+        return alive, none
 
-    def _later_over_now(self, days: np.ndarray, horizon_days: float,
-                        s_now: np.ndarray) -> np.ndarray:
-        """S(days + horizon) / S(days), in [0, 1]; ``s_now`` is S(days) floored at 1e-300."""
-        ratio = self.s(days + horizon_days)
-        np.divide(ratio, s_now, out=ratio)
-        return np.clip(ratio, 0.0, 1.0, out=ratio)
+    def _no_purchase(self, days: np.ndarray, *horizons: float) -> list[np.ndarray]:
+        """For each horizon h, S(days + h) / S(days) in [0, 1], with S(days) floored at 1e-300.
+
+        Over whole days (millions of customers, a few thousand distinct days) the ratio is worked out
+        once per day in a table and looked up per customer: one new array per horizon. Per customer,
+        S(days), each S(days + h) and the whole days of each took six more arrays of millions of values,
+        each of them fresh memory, which costs more than the arithmetic (docs/performance.md). The
+        values are the same: the same operations on the same numbers."""
+        whole = _whole_days(days, max(horizons)) if all(float(h).is_integer() for h in horizons) else None
+        if whole is not None:
+            day = np.arange(int(whole.max(initial=0)) + 1, dtype=float)
+            now = np.maximum(self._s(day), 1e-300)
+            return [np.clip(self._s(day + h) / now, 0.0, 1.0)[whole] for h in horizons]
+        now = np.maximum(self.s(days), 1e-300)
+        return [np.clip(self.s(days + h) / now, 0.0, 1.0) for h in horizons]
 
     def share_without_second_purchase(self) -> float:
         """Share of customers with no second purchase by ``reliable_until`` days."""
