@@ -85,14 +85,14 @@ _TABLE_UP_TO = 1_000_000
 
 
 def _whole_days(days: np.ndarray, ahead: float = 0.0) -> np.ndarray | None:
-    """``days`` as int64 when there are more than ``_TABLE_FROM`` of them, all whole and, ``ahead``
-    days later, still below ``_TABLE_UP_TO``: then a table over every day is the cheaper way to S."""
+    """``days`` as int64 when there are more than ``_TABLE_FROM`` of them, all whole and,
+    ``ahead`` days later, still below ``_TABLE_UP_TO``: then a table over every day is the cheaper
+    way to S."""
     if days.size <= _TABLE_FROM:
         return None
     whole = days.astype(np.int64)
-    if whole.min(initial=0) >= 0 and whole.max(initial=0) + ahead < _TABLE_UP_TO and (whole == days).all():
-        return whole
-    return None
+    in_range = whole.min(initial=0) >= 0 and whole.max(initial=0) + ahead < _TABLE_UP_TO
+    return whole if in_range and (whole == days).all() else None
 
 
 def _distinct_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -187,21 +187,23 @@ class SecondPurchaseCurve:
 
     def p_alive_and_no_purchase(self, days_silent: np.ndarray,
                                 horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
-        """(:meth:`p_alive`, :meth:`p_no_purchase` within ``horizon_days``), the same values, from one
-        look at the silent days."""
-        alive, none = self._no_purchase(np.asarray(days_silent, dtype=float), ALIVE_WITHIN_DAYS, horizon_days)
+        """(:meth:`p_alive`, :meth:`p_no_purchase` within ``horizon_days``), the same values, from
+        one look at the silent days."""
+        days = np.asarray(days_silent, dtype=float)
+        alive, none = self._no_purchase(days, ALIVE_WITHIN_DAYS, horizon_days)
         np.subtract(1.0, alive, out=alive)
         return alive, none
 
     def _no_purchase(self, days: np.ndarray, *horizons: float) -> list[np.ndarray]:
         """For each horizon h, S(days + h) / S(days) in [0, 1], with S(days) floored at 1e-300.
 
-        Over whole days (millions of customers, a few thousand distinct days) the ratio is worked out
-        once per day in a table and looked up per customer: one new array per horizon. Per customer,
-        S(days), each S(days + h) and the whole days of each took six more arrays of millions of values,
-        each of them fresh memory, which costs more than the arithmetic (docs/performance.md). The
-        values are the same: the same operations on the same numbers."""
-        whole = _whole_days(days, max(horizons)) if all(float(h).is_integer() for h in horizons) else None
+        Over whole days (millions of customers, a few thousand distinct days) the ratio is worked
+        out once per day in a table and looked up per customer: one new array per horizon. Per
+        customer, S(days), each S(days + h) and the whole days of each took six more arrays of
+        millions of values, each of them fresh memory, which costs more than the arithmetic
+        (docs/performance.md). The values are the same: the same operations on the same numbers."""
+        whole_horizons = all(float(h).is_integer() for h in horizons)
+        whole = _whole_days(days, max(horizons)) if whole_horizons else None
         if whole is not None:
             day = np.arange(int(whole.max(initial=0)) + 1, dtype=float)
             now = np.maximum(self._s(day), 1e-300)
