@@ -219,3 +219,81 @@ def test_the_occasions_worked_out_in_parts_equal_one_part(seed, n_customers, par
     parts.sort(key=lambda part: part["buyers"][0])
     assert all(before["buyers"][-1] < after["buyers"][0] for before, after in pairwise(parts))
     pd.testing.assert_frame_equal(in_parts, one_part, check_exact=True)
+
+
+def _in_customer_order(seed, n_customers, cancelled_below=0):
+    """Random orders in date order with the ids as the importer gives them (a categorical in sorted
+    order), and the rows grouped by customer, file order within a customer (its customer_order)."""
+    frame = _random_orders(seed, n_customers, 3_000).sort_values("order_date", kind="stable")
+    frame = frame.reset_index(drop=True)
+    frame["customer_id"] = frame["customer_id"].astype("category")
+    codes = frame["customer_id"].cat.codes.to_numpy()
+    frame.loc[codes < cancelled_below, "kind"] = "cancelled"
+    return frame, np.argsort(codes, kind="stable")
+
+
+@pytest.mark.parametrize(("seed", "n_customers", "part_lines", "cancelled_below"),
+                         [(1, 300, 250, 0), (2, 40, 400, 0), (3, 1, 250, 0), (4, 300, 250, 120)])
+def test_the_occasions_from_the_importers_customer_order_in_parts_equal_the_sorted_ones(
+        seed, n_customers, part_lines, cancelled_below, monkeypatch):
+    """With the importer's customer order, each part makes its own keys from its rows (no sort, and
+    no array as long as the orders): the same summary, to the last bit. With ``cancelled_below``
+    the first customers bought nothing, so the first parts have no purchase at all."""
+    from winback.summary import pandas_engine
+
+    frame, customer_order = _in_customer_order(seed, n_customers, cancelled_below)
+    as_of = date(2025, 6, 1)  # after every line: the customer order can be used
+    plain = summarize(frame, as_of).customers
+    monkeypatch.setattr(pandas_engine, "_PARALLEL_MIN", 2)
+    monkeypatch.setattr(pandas_engine, "_PART_LINES", part_lines)
+    monkeypatch.setattr(pandas_engine, "sort_with_positions", lambda *a, **k: pytest.fail("sorted"))
+    lines = []
+    real = pandas_engine._occasions
+
+    def occasions(key, *args):
+        lines.append(len(key))
+        return real(key, *args)
+
+    monkeypatch.setattr(pandas_engine, "_occasions", occasions)
+    hinted = summarize(frame, as_of, customer_order=customer_order).customers
+    assert sum(lines) == int((frame["kind"] == "purchase").sum())
+    assert (len(lines) == 1) if n_customers == 1 else (len(lines) > 1)  # a customer is never cut
+    pd.testing.assert_frame_equal(hinted, plain, check_exact=True)
+
+
+@pytest.mark.parametrize("disorder", ["newest first", "customers in reverse"])
+def test_a_customer_order_the_parts_cannot_use_falls_back_to_the_sort(disorder, monkeypatch):
+    """Parts are used only when each customer's lines are in date order and the customers in code
+    order; otherwise the keys are sorted, with the same result."""
+    from winback.summary import pandas_engine
+
+    frame, customer_order = _in_customer_order(1, 300)
+    if disorder == "newest first":
+        frame = frame.iloc[::-1].reset_index(drop=True)
+        customer_order = np.argsort(frame["customer_id"].cat.codes.to_numpy(), kind="stable")
+    else:
+        customer_order = np.argsort(-frame["customer_id"].cat.codes.to_numpy(), kind="stable")
+    as_of = date(2025, 6, 1)
+    plain = summarize(frame, as_of).customers
+    monkeypatch.setattr(pandas_engine, "_PARALLEL_MIN", 2)
+    monkeypatch.setattr(pandas_engine, "_PART_LINES", 250)
+    sorts = []
+    real_sort = pandas_engine.sort_with_positions
+
+    def sort(*args, **kwargs):
+        sorts.append(1)
+        return real_sort(*args, **kwargs)
+
+    monkeypatch.setattr(pandas_engine, "sort_with_positions", sort)
+    hinted = summarize(frame, as_of, customer_order=customer_order).customers
+    assert sorts
+    pd.testing.assert_frame_equal(hinted, plain, check_exact=True)
+
+
+def test_a_part_starts_where_a_customer_starts():
+    from winback.summary.pandas_engine import _customer_start
+
+    codes = np.repeat(np.arange(5, dtype=np.int32), [3, 200, 1, 1, 2])  # one customer of 200 lines
+    rows = np.arange(len(codes))
+    assert [_customer_start(codes, rows, at) for at in (1, 3, 4, 150, 203, 204, 205, 206)] == \
+        [3, 3, 203, 203, 203, 204, 205, 207]
