@@ -89,7 +89,8 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
         # Occasions: purchase lines of one customer on one day, from the purchase lines in (customer,
         # day) order; everything after that is sums and medians over runs.
         stats = None
-        if everything and customer_order is not None and len(customer_order) == len(codes) >= _PARALLEL_MIN:
+        usable = everything and customer_order is not None and len(customer_order) == len(codes)
+        if usable and len(codes) >= _PARALLEL_MIN:
             stats = _occasions_in_customer_order(codes, day, purchase, customer_order, amount, span,
                                                  first_day_all, cutoff_day, has_amount)
         if stats is None:
@@ -133,7 +134,7 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
         "recency_days": (last_day - first_day).astype("int64"),
         "age_days": (cutoff_day - first_day).astype("int64"),
         "days_since_last": (cutoff_day - last_day).astype("int64"),
-        "avg_order_value": gross / np.maximum(n_orders, 1),
+        "avg_order_value": gross / n_orders,  # (every buyer has at least one occasion)
         "recent_value": last_year,
     }, index=index, copy=False)  # no copy into one 2-D block: ~300 MB less at 3.6M customers
     if not has_amount:
@@ -282,7 +283,8 @@ def _occasions_in_customer_order(codes: np.ndarray, day: np.ndarray, purchase: n
             return {}
         return _occasions(key, rows, amount, span, first_day_all, cutoff_day, has_amount)
 
-    with ThreadPoolExecutor(max_workers=min(2, _cores()), thread_name_prefix="winback-summary") as pool:
+    workers = min(2, _cores())
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="winback-summary") as pool:
         parts = list(pool.map(part, bounds[:-1], bounds[1:]))
     if any(done is None for done in parts):
         return None
