@@ -315,3 +315,24 @@ def test_predictions_are_bounded_and_consistent(x, frac, T, t, params):
     # Markov: P(at least one) <= E[count]; and no more than an alive customer's Poisson mean.
     assert 1 - none <= expected * (1 + 1e-6) + 1e-12
     assert expected <= alive * (r + x) * t / (alpha + T) * (1 + 1e-6) + 1e-300
+
+
+@pytest.mark.parametrize("n", [1, 7, 20, 23])
+def test_p_alive_and_no_purchase_block_by_block_equals_all_at_once(n, monkeypatch):
+    """Many customers are worked out a block at a time: the same values, to the last bit, as
+    p_alive and prob_no_purchase of all of them at once; one block fewer or more at the edges."""
+    from winback.models import bgnbd
+
+    rng = np.random.default_rng(n)
+    x = rng.integers(0, 6, n).astype(float)
+    age = rng.uniform(1.0, 100.0, n)
+    t_x = np.where(x > 0, age * rng.uniform(0.0, 1.0, n), 0.0)
+    model = BetaGeoModel.from_params(*PUBLISHED.values())
+    whole = model._alive_and_none(np.full(n, 13.0), x, t_x, age)
+    monkeypatch.setattr(bgnbd, "_BLOCK", 5)
+    alive, none = model.p_alive_and_no_purchase(13.0, x, t_x, age)
+    assert alive.shape == none.shape == (n,)
+    np.testing.assert_array_equal(alive, whole[0])
+    np.testing.assert_array_equal(none, whole[1])
+    np.testing.assert_array_equal(alive, model.p_alive(x, t_x, age))
+    np.testing.assert_array_equal(none, model.prob_no_purchase(13.0, x, t_x, age))

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
+from winback._sorting import blocks
 from winback.errors import ModelFitError
 from winback.models._optim import (
     check_rfm,
@@ -34,6 +35,7 @@ __all__ = ["BetaGeoModel", "SimulatedRFM", "bgnbd_log_likelihood", "simulate_bgn
 
 _NAMES = ("r", "alpha", "a", "b")
 _NEAR = 1e-4  # closer than this to the removable singularities a = 1, a + b + x = 1: quadrature
+_BLOCK = 1 << 17  # customers at a time in p_alive_and_no_purchase (1 MB per float array)
 
 
 def _loglik(theta: NDArray, x: NDArray, t_x: NDArray, T: NDArray,
@@ -270,9 +272,23 @@ class BetaGeoModel:
     def p_alive_and_no_purchase(self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike,
                                 T: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(:meth:`p_alive`, :meth:`prob_no_purchase`) in one pass: the inputs are checked once and
-        P(alive) is computed once (the scoring of millions of customers needs both)."""
-        r, alpha, _, _ = self._p()
+        P(alive) is computed once (the scoring of millions of customers needs both).
+
+        Many customers are worked out a block at a time into the two results: every temporary is
+        then a block's, memory used again and again, instead of a new array of millions of values
+        each, which costs more in fresh memory than in arithmetic (docs/performance.md). The
+        values are the same."""
         t_arr, x, t_x, age = np.broadcast_arrays(_check_t(t), *check_rfm(frequency, recency, T))
+        if x.ndim != 1 or x.size <= _BLOCK:
+            return self._alive_and_none(t_arr, x, t_x, age)
+        alive, none = np.empty(x.size), np.empty(x.size)
+        for part in blocks(x.size, _BLOCK):
+            alive[part], none[part] = self._alive_and_none(t_arr[part], x[part], t_x[part], age[part])
+        return alive, none
+
+    def _alive_and_none(self, t_arr: NDArray, x: NDArray, t_x: NDArray,
+                        age: NDArray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        r, alpha, _, _ = self._p()
         alive = self._p_alive(x, t_x, age)
         # 1 - P(alive) P(a purchase in t | alive), P = -expm1(-(r + x) log1p(t / (alpha + T))): the
         # same operations in place on one new array (at millions of customers fresh memory is the
