@@ -283,7 +283,8 @@ class BetaGeoModel:
             return self._alive_and_none(t_arr, x, t_x, age)
         alive, none = np.empty(x.size), np.empty(x.size)
         for part in blocks(x.size, _BLOCK):
-            alive[part], none[part] = self._alive_and_none(t_arr[part], x[part], t_x[part], age[part])
+            in_part = (t_arr[part], x[part], t_x[part], age[part])
+            alive[part], none[part] = self._alive_and_none(*in_part)
         return alive, none
 
     def _alive_and_none(self, t_arr: NDArray, x: NDArray, t_x: NDArray,
