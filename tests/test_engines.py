@@ -166,6 +166,26 @@ def test_fast_reader_finds_duplicates_among_same_day_rows_of_a_date_ordered_expo
     assert any(flags is not None and 0 < flags.sum() < len(flags) / 5 for flags in shared)
 
 
+@pytest.mark.parametrize("step", [1, 2, 7, 1_000])
+def test_same_customer_and_day_flags_do_not_depend_on_the_blocks(step):
+    """The rows grouped by customer are compared a block at a time, each block with the next one's
+    first row: the flags are the same however the rows are cut, and a customer's rows out of date
+    order are found in any block."""
+    rng = np.random.default_rng(step)
+    n = 400
+    codes = rng.integers(0, 60, n).astype(np.int32)
+    days = np.sort(rng.integers(0, 40, n))  # in date order, so each customer's rows are too
+    out = pd.DataFrame({"order_date": (pd.Timestamp("2024-01-01") + pd.to_timedelta(days, unit="D"))
+                        .astype("datetime64[ns]")})
+    by_customer = np.argsort(codes, kind="stable")
+    expected = pd.DataFrame({"customer": codes, "day": days}).duplicated(keep=False).to_numpy()
+    assert 0 < expected.sum() < n
+    np.testing.assert_array_equal(fast._shares_customer_and_day(out, codes, by_customer, step), expected)
+    newest_first = out.iloc[::-1].reset_index(drop=True)
+    assert fast._shares_customer_and_day(newest_first, codes[::-1].copy(),
+                                         np.argsort(codes[::-1], kind="stable"), step) is None
+
+
 def _random_orders(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     cust = rng.integers(0, n // 4 + 1, n)
