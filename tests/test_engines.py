@@ -180,7 +180,8 @@ def test_same_customer_and_day_flags_do_not_depend_on_the_blocks(step):
     by_customer = np.argsort(codes, kind="stable")
     expected = pd.DataFrame({"customer": codes, "day": days}).duplicated(keep=False).to_numpy()
     assert 0 < expected.sum() < n
-    np.testing.assert_array_equal(fast._shares_customer_and_day(out, codes, by_customer, step), expected)
+    flags = fast._shares_customer_and_day(out, codes, by_customer, step)
+    np.testing.assert_array_equal(flags, expected)
     newest_first = out.iloc[::-1].reset_index(drop=True)
     assert fast._shares_customer_and_day(newest_first, codes[::-1].copy(),
                                          np.argsort(codes[::-1], kind="stable"), step) is None

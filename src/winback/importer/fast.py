@@ -459,7 +459,9 @@ def _dates_fine(dates: pd.Series, options: _load.ImportOptions) -> bool:
     """None of ``dates`` is missing, and none is one that :func:`_load._flag_dates` flags."""
     if dates.isna().any() or (dates < _load.OLDEST_PLAUSIBLE).any():
         return False
-    return options.as_of is None or not (dates > pd.Timestamp(options.as_of) + _load.FUTURE_TOLERANCE).any()
+    if options.as_of is None:
+        return True
+    return not (dates > pd.Timestamp(options.as_of) + _load.FUTURE_TOLERANCE).any()
 
 
 def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str], held: list[_Converted],
@@ -568,8 +570,8 @@ def _kept(positions: np.ndarray | None, keep: np.ndarray) -> np.ndarray | None:
     return renumbered[positions[keep[positions]]]
 
 
-def _shares_customer_and_day(out: pd.DataFrame, cid_code: np.ndarray, by_customer: np.ndarray | None,
-                             step: int = BLOCK) -> np.ndarray | None:
+def _shares_customer_and_day(out: pd.DataFrame, cid_code: np.ndarray,
+                             by_customer: np.ndarray | None, step: int = BLOCK) -> np.ndarray | None:
     """A flag per row: another row has the same customer and day. Only such rows can repeat another
     exactly, and they are few (2.5% of the 10M benchmark file). From the rows grouped by customer
     (``by_customer``), when each customer's rows are in date order there; else None (check them all)."""
@@ -587,7 +589,7 @@ def _shares_customer_and_day(out: pd.DataFrame, cid_code: np.ndarray, by_custome
         del code
         if not ((day[1:] >= day[:-1]) | ~same_customer).all():
             return None
-        same_customer &= day[1:] == day[:-1]  # now: the same customer and the same day as the row before
+        same_customer &= day[1:] == day[:-1]  # now: same customer, same day as the row before
         shares[rows[1:][same_customer]] = True
         shares[rows[:-1][same_customer]] = True
     return shares
