@@ -570,7 +570,8 @@ def _kept(positions: np.ndarray | None, keep: np.ndarray) -> np.ndarray | None:
     return renumbered[positions[keep[positions]]]
 
 
-def _shares_customer_and_day(out: pd.DataFrame, cid_code: np.ndarray, by_customer: np.ndarray | None,
+def _shares_customer_and_day(out: pd.DataFrame, cid_code: np.ndarray,
+                             by_customer: np.ndarray | None,
                              step: int = BLOCK) -> np.ndarray | None:
     """A flag per row: another row has the same customer and day. Only such rows can repeat another
     exactly, and they are few (2.5% of the 10M benchmark file). From the rows grouped by customer
