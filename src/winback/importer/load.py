@@ -249,12 +249,14 @@ def id_categorical(codes: np.ndarray, distinct: pd.Index | np.ndarray | pa.Array
     ``in_order``: the distinct ids are sorted already; ``all_used``: every one has a row (not checked)."""
     distinct = distinct if isinstance(distinct, pa.Array) else pa.array(np.asarray(distinct, dtype=object),
                                                                         type=pa.large_string())
-    used = None if all_used else (np.bincount(codes, minlength=len(distinct)) > 0 if len(codes)
-                                  else np.zeros(len(distinct), bool))
+    used = None
+    if not all_used:  # a flag per id (np.bincount would first copy ten million int32 codes to intp)
+        used = np.zeros(len(distinct), dtype=bool)
+        used[codes] = True
     if used is not None and not used.all():
         keep = np.flatnonzero(used)
-        remap = np.full(len(distinct), -1, dtype=np.int64)
-        remap[keep] = np.arange(len(keep))
+        remap = np.full(len(distinct), -1, dtype=np.int32 if len(distinct) < 2**31 else np.int64)
+        remap[keep] = np.arange(len(keep))  # (int32: the codes come out as the categorical keeps them)
         codes, distinct = remap[codes], distinct.take(pa.array(keep))
     if in_order:
         codes = codes.astype(np.int32, copy=False)
