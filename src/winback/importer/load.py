@@ -256,7 +256,7 @@ def id_categorical(codes: np.ndarray, distinct: pd.Index | np.ndarray | pa.Array
     if used is not None and not used.all():
         keep = np.flatnonzero(used)
         remap = np.full(len(distinct), -1, dtype=np.int32 if len(distinct) < 2**31 else np.int64)
-        remap[keep] = np.arange(len(keep))  # (int32: the codes come out as the categorical keeps them)
+        remap[keep] = np.arange(len(keep))  # (int32: the codes as the categorical keeps them)
         codes, distinct = remap[codes], distinct.take(pa.array(keep))
     if in_order:
         codes = codes.astype(np.int32, copy=False)
