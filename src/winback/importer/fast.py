@@ -283,7 +283,7 @@ class _LineScan:
         for lo in range(0, end, _SCAN_CHUNK):
             chunk = data[lo:lo + _SCAN_CHUNK]
             flags = self.flags[:len(chunk)]
-            if np.greater_equal(chunk, 0x80, out=flags).any():  # not ASCII: check the UTF-8
+            if chunk.max() >= 0x80:  # not ASCII: check the UTF-8 (a max writes no flags)
                 try:
                     self.decoder.decode(view[lo:lo + len(chunk)])
                 except UnicodeDecodeError:
