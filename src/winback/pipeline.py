@@ -263,7 +263,8 @@ def _nightly_select(choose, ranking, scores: pd.DataFrame, orders: pd.DataFrame,
     # orders, about 0.8 s for their ids and segment names), in the same rank order.
     assigned = everyone.order[:0]
     if len(history.assignments):
-        assigned = everyone.order[member_mask(ids, history.assignments["customer_id"])[everyone.order]]
+        in_window = member_mask(ids, history.assignments["customer_id"])
+        assigned = everyone.order[in_window[everyone.order]]
     candidates = pd.DataFrame({  # as the call-list rows show them, which the state stores
         "priority": scores["priority"].to_numpy(dtype=float)[assigned].round(2),
         "segment": _segment_names(scores["segment"], assigned),
