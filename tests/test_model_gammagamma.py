@@ -149,3 +149,19 @@ def test_shrunk_average():
     assert big == pytest.approx(40.0, rel=1e-4)
     with pytest.raises(ValueError):
         shrunk_average_value([1], [10.0], 20.0, prior_weight=0.0)
+
+
+def test_conditional_expected_average_profit_is_the_formula_to_the_last_bit():
+    """Worked out in place on the repeat buyers' values: the same numbers as the formula written
+    out, p (v + x m) / (p x + q - 1); the others get the population mean."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 8, 5_000).astype(float)
+    m = np.where(rng.random(5_000) < 0.1, np.nan, rng.gamma(2.0, 30.0, 5_000))
+    model = GammaGammaModel()
+    model.params_ = {"p": 6.25, "q": 3.74, "v": 15.44}  # (Fader-Hardie's CDNOW estimates)
+    p, q, v = 6.25, 3.74, 15.44
+    usable = (x > 0) & np.isfinite(m) & (m > 0)
+    expected = np.where(usable, p * (v + x * m) / (p * x + q - 1), model.population_mean())
+    got = model.conditional_expected_average_profit(x, m)
+    assert usable.any() and (~usable).any()
+    np.testing.assert_array_equal(got, expected)

@@ -214,3 +214,20 @@ def test_without_bgnbd_repeat_buyers_are_judged_by_their_own_rhythm(monkeypatch)
     assert repeat.any() and np.allclose(s["p_alive"].to_numpy()[repeat], alive[repeat], rtol=0, atol=1e-15)
     assert np.allclose(s["p_no_purchase"].to_numpy()[repeat], np.clip(none, 0, 1)[repeat], rtol=0, atol=1e-15)
     assert_clean(result)
+
+
+def test_expected_gap_is_the_shrinkage_formula_to_the_last_bit():
+    """Worked out in place on one array: the same numbers as the formula written out,
+    exp((n log(own) + k log(prior)) / (n + k)), one-time buyers and unusable gaps as documented."""
+    from winback.cadence import expected_gap
+
+    rng = np.random.default_rng(11)
+    n = rng.integers(0, 9, 4_000)
+    own = np.where(rng.random(4_000) < 0.05, np.nan, rng.gamma(2.0, 20.0, 4_000))
+    own[n == 0] = np.nan
+    customers = pd.DataFrame({"frequency": n, "gap_median_days": own})
+    got = expected_gap(customers, 30.0, 45.0, prior_weight=1.7).to_numpy()
+    usable = np.where(np.isfinite(own) & (own > 0), own, 1.0)
+    expected = np.where(n > 0, np.exp((n * np.log(usable) + 1.7 * np.log(30.0)) / (n + 1.7)), 45.0)
+    assert (n == 0).any() and np.isnan(own[n > 0]).any()
+    np.testing.assert_array_equal(got, expected)

@@ -57,10 +57,15 @@ def expected_gap(customers: pd.DataFrame, pop_gap: float, first_gap_median: floa
     own = np.where(np.isfinite(own) & (own > 0), own, 1.0)
     prior = pop_gap if np.isfinite(pop_gap) and pop_gap > 0 else 30.0
     k = prior_gaps(customers) if prior_weight is None else prior_weight
-    log_gap = (n * np.log(own) + k * np.log(prior)) / (n + k)
-    gap = np.exp(log_gap)
+    # exp((n log(own) + k log(prior)) / (n + k)), the same operations in place on ``own`` (a new
+    # array): at millions of customers each new array costs more in fresh memory than in arithmetic.
+    gap = np.log(own, out=own)
+    gap *= n
+    gap += k * np.log(prior)
+    gap /= n + k
+    np.exp(gap, out=gap)
     fallback = first_gap_median if np.isfinite(first_gap_median) and first_gap_median > 0 else prior
-    gap = np.where(n > 0, gap, fallback)
+    gap[~(n > 0)] = fallback
     return pd.Series(gap, index=customers.index, name="expected_gap_days", copy=False)
 
 
@@ -98,10 +103,12 @@ def _whole_days(days: np.ndarray, ahead: float = 0.0) -> np.ndarray | None:
 def _distinct_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(values, return_counts=True)``. Times in whole days (the usual case) are counted per
     day with one pass (bincount) instead of a sort of every value."""
-    if len(values) and values.min() >= 0 and values.max() < 1e7 and (values == np.floor(values)).all():
-        per_day = np.bincount(values.astype(np.int64))
-        days = np.flatnonzero(per_day)
-        return days.astype(values.dtype), per_day[days]
+    if len(values) and values.min() >= 0 and values.max() < 1e7:
+        whole = values.astype(np.int64)  # (non-negative: whole days are those equal to their floor)
+        if (whole == values).all():
+            per_day = np.bincount(whole)
+            days = np.flatnonzero(per_day)
+            return days.astype(values.dtype), per_day[days]
     return np.unique(values, return_counts=True)
 
 
@@ -125,9 +132,10 @@ class SecondPurchaseCurve:
     @classmethod
     def fit(cls, customers: pd.DataFrame, min_at_risk: int = 30) -> SecondPurchaseCurve:
         repeat = customers["frequency"].to_numpy() > 0
-        t = np.where(repeat, customers["first_gap_days"].to_numpy(dtype=float),
-                     customers["age_days"].to_numpy(dtype=float))
-        t = np.nan_to_num(t, nan=0.0)
+        # Days to the second purchase, else days observed (missing: 0), in one new array.
+        t = customers["age_days"].to_numpy(dtype=float, copy=True)
+        np.copyto(t, customers["first_gap_days"].to_numpy(dtype=float), where=repeat)
+        np.nan_to_num(t, nan=0.0, copy=False)
         if not repeat.any():
             return cls(np.array([0.0]), np.array([1.0]), float("nan"), float(t.max(initial=0.0)), 0.0)
         # Customers and second purchases per distinct time, without a Python object per customer.

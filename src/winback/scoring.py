@@ -286,13 +286,13 @@ def _value_per_purchase(out: pd.DataFrame, info: ModelInfo, has_amount: bool) ->
     if not has_amount:
         return np.ones(len(out))
     x = out["frequency"].to_numpy(dtype=float)
-    repeat_mean = out["repeat_avg_value"].to_numpy(dtype=float)
+    repeat_mean = np.nan_to_num(out["repeat_avg_value"].to_numpy(dtype=float), nan=0.0)
     first_mean = out["avg_order_value"].to_numpy(dtype=float)
     try:
-        gg = _fit(GammaGammaModel, info, "Gamma-Gamma", x, np.nan_to_num(repeat_mean, nan=0.0))
+        gg = _fit(GammaGammaModel, info, "Gamma-Gamma", x, repeat_mean)
         info.gamma_gamma = {k: round(float(v), 6) for k, v in gg.params_.items()}
         info.gamma_gamma["converged"] = bool(gg.converged_)
-        value = gg.conditional_expected_average_profit(x, np.nan_to_num(repeat_mean, nan=0.0))
+        value = gg.conditional_expected_average_profit(x, repeat_mean)
         # One-time buyers: their single order says something too; blend it in like one repeat.
         value = np.where(x > 0, value, 0.5 * value + 0.5 * np.nan_to_num(first_mean, nan=0.0))
     except ModelFitError as exc:

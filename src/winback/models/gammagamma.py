@@ -161,7 +161,15 @@ class GammaGammaModel:
         usable = np.isfinite(x) & (x > 0) & np.isfinite(m) & (m > 0)
         out = np.full(x.shape, self.population_mean())
         xs, ms = x[usable], m[usable]  # only the repeat buyers: fewer and smaller temporaries
-        out[usable] = p * (v + xs * ms) / (p * xs + q - 1)
+        # p (v + x m) / (p x + q - 1), the same operations in place on the two gathered arrays.
+        ms *= xs
+        ms += v
+        ms *= p
+        xs *= p
+        xs += q
+        xs -= 1
+        ms /= xs
+        out[usable] = ms
         return out
 
     def summary(self) -> dict[str, object]:
