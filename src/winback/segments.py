@@ -49,7 +49,7 @@ def assign_segments(scores: pd.DataFrame) -> pd.Series:
         top,
         scores["orders"].to_numpy() >= 3,
     ]
-    # The first condition that holds gives the segment (np.select's rule). Each customer's conditions
+    # The first condition that holds gives the segment (np.select's rule). A customer's conditions
     # become the bits of one byte, and a table of the 256 bytes gives the first set bit: eight
     # masked writes of millions of int8 codes took about five times as long (150 ms at 3.6 million).
     bits = np.zeros(len(value), dtype=np.uint8)
