@@ -7,6 +7,7 @@ or compared again, and nothing per order is copied into a new frame of strings.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
@@ -269,12 +270,17 @@ def _occasions_in_customer_order(codes: np.ndarray, day: np.ndarray, purchase: n
     if any(codes[customer_order[b - 1]] >= codes[customer_order[b]] for b in bounds[1:-1]):
         return None  # the parts would not follow each other in code order
 
+    out_of_order = threading.Event()  # once a part finds it, the others stop: the keys get sorted
+
     def part(start: int, end: int) -> dict[str, np.ndarray] | None:
+        if out_of_order.is_set():
+            return None
         rows = customer_order[start:end]
         key = np.multiply(codes[rows], span, dtype=np.int64)
         key += day[rows]
         key -= first_day_all
         if not bool((key[1:] >= key[:-1]).all()):
+            out_of_order.set()
             return None
         keep = purchase[rows]
         if not keep.all():
