@@ -457,11 +457,8 @@ def _convert(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: li
 
 def _dates_fine(dates: pd.Series, options: _load.ImportOptions) -> bool:
     """None of ``dates`` is missing, and none is one that :func:`_load._flag_dates` flags."""
-    if dates.isna().any() or (dates < _load.OLDEST_PLAUSIBLE).any():
-        return False
-    if options.as_of is None:
-        return True
-    return not (dates > pd.Timestamp(options.as_of) + _load.FUTURE_TOLERANCE).any()
+    return not dates.isna().any() and not any(
+        flags.any() for flags, _ in _load.implausible_dates(dates, options))
 
 
 def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str], held: list[_Converted],

@@ -537,14 +537,20 @@ def decide_money(cleaned: dict[str, tuple[pd.Series, pd.Series]], roles: dict[st
     return money
 
 
-def _flag_dates(dates: pd.Series, alive: np.ndarray, lines: np.ndarray, name: str, options: ImportOptions,
-                report: ImportReport, drop) -> None:
-    """Warn about (or skip) orders dated before 2000 or after the run date: they skew recency."""
+def implausible_dates(dates: pd.Series, options: ImportOptions) -> list[tuple[pd.Series, str]]:
+    """(a flag per date, what is wrong with it) for each rule of a plausible order date: not before
+    2000, not after the run date (with a day's tolerance)."""
     checks = [(dates < OLDEST_PLAUSIBLE, "before 2000")]
     if options.as_of is not None:
         limit = pd.Timestamp(options.as_of) + FUTURE_TOLERANCE
         checks.append((dates > limit, f"after {options.as_of.isoformat()} (in the future)"))
-    for mask, what in checks:
+    return checks
+
+
+def _flag_dates(dates: pd.Series, alive: np.ndarray, lines: np.ndarray, name: str, options: ImportOptions,
+                report: ImportReport, drop) -> None:
+    """Warn about (or skip) orders dated before 2000 or after the run date: they skew recency."""
+    for mask, what in implausible_dates(dates, options):
         hit = mask.fillna(False).to_numpy() & alive
         n = int(hit.sum())
         if not n:

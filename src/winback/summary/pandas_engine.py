@@ -8,8 +8,10 @@ or compared again, and nothing per order is copied into a new frame of strings.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,8 @@ from winback._sorting import (
 )
 from winback.importer.load import KINDS
 from winback.summary import LAST_YEAR_DAYS, SummaryResult
+
+_Part = TypeVar("_Part")
 
 _DAY = np.timedelta64(1, "D")
 
@@ -247,9 +251,19 @@ def _occasions_in_parts(key: np.ndarray, order: np.ndarray, amount: np.ndarray, 
         return _occasions(key[start:end], order[start:end], amount, span, first_day_all, cutoff_day,
                           has_amount)
 
+    return _end_to_end(_two_at_a_time(part, bounds.tolist()))
+
+
+def _two_at_a_time(part: Callable[[int, int], _Part], bounds: list[int]) -> list[_Part]:
+    """``part(start, end)`` of each stretch between successive ``bounds``, two at a time (numpy
+    gives up the interpreter lock in nearly all of it), in the bounds' order."""
     workers = min(2, _cores())
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="winback-summary") as pool:
-        parts = list(pool.map(part, bounds[:-1].tolist(), bounds[1:].tolist()))
+        return list(pool.map(part, bounds[:-1], bounds[1:]))
+
+
+def _end_to_end(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The parts' per-buyer results put end to end, in the parts' order."""
     return {name: np.concatenate([done[name] for done in parts]) for name in parts[0]}
 
 
@@ -289,15 +303,11 @@ def _occasions_in_customer_order(codes: np.ndarray, day: np.ndarray, purchase: n
             return {}
         return _occasions(key, rows, amount, span, first_day_all, cutoff_day, has_amount)
 
-    workers = min(2, _cores())
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="winback-summary") as pool:
-        parts = list(pool.map(part, bounds[:-1], bounds[1:]))
+    parts = _two_at_a_time(part, bounds)
     if any(done is None for done in parts):
         return None
     parts = [done for done in parts if done]
-    if not parts:
-        return None
-    return {name: np.concatenate([done[name] for done in parts]) for name in parts[0]}
+    return _end_to_end(parts) if parts else None
 
 
 def _customer_start(codes: np.ndarray, rows: np.ndarray, at: int) -> int:
