@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from winback._memory import use_one_malloc_arena
@@ -56,3 +57,76 @@ def test_the_users_own_arena_setting_is_left_alone(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=3")
     assert use_one_malloc_arena() is False
+
+
+
+def _two_nights(tmp_path, keep_orders: bool, products: bool):
+    """Two nightly scans of the sample, 19 days apart (within the cooldown), the second with the
+    first's assignments and lapsed customers as its history. Between the two, three of the
+    customers called on the first night book a refund and three others who had lapsed buy again
+    (lines added to the sample, dated the day after the first night; a refund and a purchase after
+    the second night too). Without ``products`` the file has no product column."""
+    from datetime import date
+    from pathlib import Path
+
+    from winback.nightly import History, NightlyOptions
+    from winback.pipeline import ScanOptions, scan
+    from winback.state import ASSIGNMENT_COLUMNS
+
+    data = Path(__file__).resolve().parents[1] / "sample_data"
+    first_day, second_day = date(2025, 6, 1), date(2025, 6, 20)
+
+    def options(day: date) -> ScanOptions:
+        return ScanOptions(as_of=day, top=300, customers_path=str(data / "customers.csv"),
+                           nightly=NightlyOptions(), keep_orders=keep_orders)
+
+    orders = tmp_path / "orders.csv"  # the same path in both runs: the run summaries name it
+    text = (data / "orders.csv").read_text(encoding="utf-8-sig")
+    if not products:  # the fourth column, "Ürün"
+        text = "".join(";".join(f for i, f in enumerate(line.split(";")) if i != 3)
+                       for line in text.splitlines(True))
+    orders.write_text(text, encoding="utf-8")
+    nobody = History(pd.DataFrame(columns=ASSIGNMENT_COLUMNS))
+    first = scan([str(orders)], options(first_day), nobody)
+    assert first.night is not None
+    called = first.night.assignments.loc[first.night.assignments["arm"] == "called", "customer_id"]
+    refunded = list(called[:3])
+    buyers = [c for c in first.night.lapsed.to_pylist() if c not in set(called)][:3]
+    with orders.open("a", encoding="utf-8") as fh:
+        for n, cid in enumerate(refunded + buyers):
+            sign, status = ("-", "İade") if cid in refunded else ("", "Tamamlandı")
+            product = "Süt Tozu 1 kg;" if products else ""
+            fh.write(f"SP-T{n};{cid};02.06.2025;{product}{sign}1;{sign}10,00;{sign}8,00;{status};"
+                     "Elif Kaya;\r\n")
+        # After the second night: neither night may read it.
+        product = "Gelecek Ürün;" if products else ""
+        fh.write(f"SP-T9;{refunded[0]};01.07.2025;{product}-1;-10,00;-8,00;İade;Elif Kaya;\r\n")
+        fh.write(f"SP-T10;{refunded[0]};01.07.2025;{product}1;10,00;8,00;Tamamlandı;Elif Kaya;\r\n")
+    assigned = first.night.assignments.assign(list_date=pd.Timestamp(first_day))[ASSIGNMENT_COLUMNS]
+    history = History(assigned, first_day, first.night.lapsed)
+    second = scan([str(orders)], options(second_day), history)
+    return (first, second), refunded, buyers
+
+
+@pytest.mark.parametrize("products", [True, False])
+def test_a_scan_lets_go_of_the_orders_and_decides_as_if_it_had_kept_them(tmp_path, products):
+    """Without keep_orders the scan keeps only the orders the call list and the nightly steps read
+    (the orders' other columns and rows are freed before scoring): the lists, the last products,
+    the cooldown and the nightly diff are the same as when those steps read every order
+    (keep_orders)."""
+    lean, refunded, buyers = _two_nights(tmp_path, False, products)
+    kept = _two_nights(tmp_path, True, products)[0]
+    for a, b in zip(lean, kept):
+        assert a.orders is None
+        lines = sum(b.line_counts[kind] for kind in ("purchase", "refund", "cancelled"))
+        assert len(b.orders) == lines > 2_000
+        pd.testing.assert_frame_equal(a.call_list.rows, b.call_list.rows)
+        assert a.to_dict("x") == b.to_dict("x")
+        assert a.night.cooldown == b.night.cooldown and a.night.relisted == b.night.relisted
+        pd.testing.assert_frame_equal(a.night.assignments, b.night.assignments)
+    # The second night read the orders it kept: products to list, refunds that put customers called
+    # on the first night back on the list, purchases of customers who came back.
+    second = lean[1]
+    assert (second.call_list.rows["last_products"] != "").all() == products
+    assert set(refunded) <= set(second.night.relisted)
+    assert set(buyers) <= set(second.night.diff.came_back.to_pylist())

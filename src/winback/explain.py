@@ -48,7 +48,10 @@ _NUMBERS = (
 
 
 def explain(result: ScanResult, customer_id: str) -> Explanation:
-    """Explain one customer of a scan made with ``top=None`` (the full ranking)."""
+    """Explain one customer of a scan made with ``top=None`` (the full ranking) and
+    ``keep_orders=True`` (the customer's orders)."""
+    if result.orders is None:
+        raise ValueError("explain() needs a scan made with ScanOptions(keep_orders=True)")
     cid = customer_id.strip()
     scores = result.scores
     if cid not in scores.index:

@@ -26,6 +26,7 @@ from winback.contacts import (
     contacts_from_orders,
     default_country,
     distinct_ids,
+    empty_contacts,
     merge_contacts,
     read_customers,
     read_suppression,
@@ -62,13 +63,17 @@ class ScanOptions:
     per_owner: int | None = None
     departed_owners: tuple[str, ...] = ()
     nightly: NightlyOptions | None = None  # cooldown and control group; None = a one-off run
+    keep_orders: bool = False  # every order kept, in ScanResult.orders (winback explain)
 
 
 @dataclass
 class ScanResult:
     as_of: date
     report: ImportReport
-    orders: pd.DataFrame  # orders up to the as-of date
+    # Every order up to the as-of date, with ScanOptions.keep_orders (winback explain), else None:
+    # a scan lets go of the orders once they are summarised (docs/performance.md, "What memory grows
+    # with").
+    orders: pd.DataFrame | None
     scores: pd.DataFrame  # one row per customer: summary + scores + segment
     model: ModelInfo
     call_list: CallList
@@ -80,6 +85,8 @@ class ScanResult:
     suppression: Suppression | None = None
     has_contacts: bool = False  # any phone or e-mail known, from either file
     night: Night | None = None  # nightly decisions, when run with a history (state)
+    # Purchase, refund and cancelled lines up to the as-of date, and the first and last purchase.
+    line_counts: dict = field(default_factory=dict)
 
     @property
     def currency(self) -> str | None:
@@ -92,7 +99,7 @@ class ScanResult:
     def to_dict(self, call_list_path: str | None) -> dict:
         """The ``--json`` run summary (a documented, stable contract: docs/json-summary.md)."""
         rep = self.report
-        lines = _line_counts(self.orders)
+        lines = self.line_counts
         return {
             "winback_version": __version__,
             "as_of": self.as_of.isoformat(),
@@ -157,13 +164,15 @@ class Analysis:
     last_year: pd.Series  # each customer's value in the 12 months up to the as-of date
 
 
-def _line_counts(orders: pd.DataFrame) -> dict:
-    """Purchase, refund and cancelled lines, and the first and last purchase date (ISO, or None), from
-    the kind and date columns alone: filtering the ten-million-row frame to its purchases copied every
-    column (about 2 s and 200 MB at 10M orders) for a count and two dates."""
-    counts = orders["kind"].value_counts()
+def _line_counts(orders: pd.DataFrame, in_window: np.ndarray) -> dict:
+    """Purchase, refund and cancelled lines up to the as-of date (``in_window``), and the first and
+    last purchase date (ISO, or None), from the kind and date columns alone: filtering the
+    ten-million-row frame to its purchases copied every column (about 2 s and 200 MB at 10M orders)
+    for a count and two dates."""
+    kind = orders["kind"]
+    counts = (kind if in_window.all() else kind[in_window]).value_counts()
     dates = orders["order_date"].to_numpy(dtype="datetime64[ns]")
-    purchase = (orders["kind"] == "purchase").to_numpy(dtype=bool) & ~np.isnat(dates)
+    purchase = (kind == "purchase").to_numpy(dtype=bool) & ~np.isnat(dates) & in_window
     out = {kind: int(counts.get(kind, 0)) for kind in ("purchase", "refund", "cancelled")}
     if purchase.any():
         days = dates.view(np.int64)
@@ -182,6 +191,11 @@ def analyze(orders: pd.DataFrame, as_of: date, horizon_days: int,
     summary = summarize(orders, as_of, customer_order=customer_order)
     del customer_order  # one int per order: not kept through scoring
     release_memory()
+    return _score(summary, horizon_days)
+
+
+def _score(summary: SummaryResult, horizon_days: int) -> Analysis:
+    """Stage 3 on a summary: scores and segments."""
     flags = {"has_amount": summary.has_amount, "has_margin": summary.has_margin}
     last_year = summary.customers["recent_value"]
     scored = score(summary.customers, ScoreParams(horizon_days=horizon_days), recent_value=last_year.to_numpy(),
@@ -198,15 +212,38 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
     customers_file = (read_customers(options.customers_path, encoding=options.customers_encoding,
                                      mapping=options.customers_mapping) if options.customers_path else None)
     loaded = load_orders(paths, options.import_options)
+    report, every_order = loaded.report, loaded.orders
     release_memory()
-    analysis = analyze(loaded.orders, options.as_of, options.horizon_days, loaded.take_customer_order())
-    summary, scored = analysis.summary, analysis.scored
+    summary = summarize(every_order, options.as_of, customer_order=loaded.take_customer_order())
+    del loaded
+    # What the later steps read of the orders is taken now, and the orders let go of: scoring then
+    # runs in memory that depends on the customers alone (about 30 bytes an order less at the peak).
+    in_window = (every_order["order_date"] <= pd.Timestamp(options.as_of)).to_numpy()
+    line_counts = _line_counts(every_order, in_window)
+    named = [c for c in ("name", "phone", "email") if c in every_order]
+    from_orders = empty_contacts()
+    if named:
+        from_orders = contacts_from_orders(
+            _in_window(every_order, in_window, ["customer_id", "order_date", "line", *named]))
+    order_ids = distinct_ids(_in_window(every_order, in_window, ["customer_id"])["customer_id"]) \
+        if customers_file else None
+    kept = None
+    if options.keep_orders:  # every order up to the as-of date, for the later steps too
+        orders = kept = every_order if in_window.all() else every_order[in_window]
+    else:
+        is_nightly = options.nightly is not None and history is not None
+        orders = _orders_for_later(every_order, in_window, nightly=is_nightly,
+                                   nightly_since=history.previous_as_of if is_nightly else None)
+    del every_order, in_window
+    release_memory()
+    analysis = _score(summary, options.horizon_days)
+    scored = analysis.scored
     scores = scored.scores
-    in_window = (loaded.orders["order_date"] <= pd.Timestamp(options.as_of)).to_numpy()
-    orders = loaded.orders if in_window.all() else loaded.orders[in_window]
-    country = check_country(options.country) if options.country else default_country(loaded.report.currency)
-    contacts = merge_contacts(contacts_from_orders(orders), customers_file.contacts if customers_file else None,
-                              order_ids=distinct_ids(orders["customer_id"]) if customers_file else None)
+    country = check_country(options.country) if options.country else \
+        default_country(report.currency)
+    contacts = merge_contacts(from_orders, customers_file.contacts if customers_file else None,
+                              order_ids=order_ids)
+    del from_orders, order_ids
     suppression = read_suppression(options.suppress_path, country=country) if options.suppress_path else None
     select_options = SelectOptions(
         top=options.top, min_value=options.min_value, segments=options.segments,
@@ -216,7 +253,7 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
 
     def choose(opts: SelectOptions, leave_out: np.ndarray | None = None) -> CallList:
         return select(
-            scores, orders, opts, currency=loaded.report.currency,
+            scores, orders, opts, currency=report.currency,
             has_amount=summary.has_amount, has_margin=summary.has_margin,
             median_second_days=scored.model.second_purchase.get("median_days_to_second_purchase"),
             contacts=contacts, leave_out=leave_out,
@@ -233,8 +270,8 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
                                            history)
     return ScanResult(
         as_of=options.as_of,
-        report=loaded.report,
-        orders=orders,
+        report=report,
+        orders=kept,
         scores=scores,
         model=scored.model,
         call_list=call_list,
@@ -246,7 +283,37 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
         suppression=suppression,
         has_contacts=bool(((contacts["phone"] != "") | (contacts["email"] != "")).any()),
         night=night,
+        line_counts=line_counts,
     )
+
+
+def _in_window(orders: pd.DataFrame, in_window: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
+    """Those of ``columns`` the orders have, of the orders up to the as-of date: a copy of these
+    columns at most, never of the whole frame."""
+    part = orders[[c for c in columns if c in orders]]
+    return part if in_window.all() else part[in_window]
+
+
+def _orders_for_later(orders: pd.DataFrame, in_window: np.ndarray, *, nightly_since: date | None,
+                      nightly: bool) -> pd.DataFrame:
+    """The orders up to the as-of date that the steps after scoring read, with the columns they
+    read: purchases naming a product (the call list's last products), and for a nightly run the
+    refunds (the cooldown) and the purchases since the last run (the nightly diff). A few rows of
+    most files."""
+    kind = orders["kind"]
+    columns = ["customer_id", "order_date", "kind"]
+    needed = np.zeros(len(orders), dtype=bool)
+    if "product" in orders:
+        columns += ["product", "line"]
+        named = (orders["product"].fillna("") != "").to_numpy(dtype=bool)
+        needed |= (kind == "purchase").to_numpy(dtype=bool) & named
+    if nightly:
+        needed |= (kind == "refund").to_numpy(dtype=bool)
+        if nightly_since is not None:
+            needed |= (kind == "purchase").to_numpy(dtype=bool) & (
+                orders["order_date"] > pd.Timestamp(nightly_since)).to_numpy(dtype=bool)
+    needed &= in_window
+    return orders.loc[needed, columns].reset_index(drop=True)
 
 
 def _nightly_select(choose, ranking, scores: pd.DataFrame, orders: pd.DataFrame,  # type: ignore[no-untyped-def]

@@ -51,7 +51,9 @@ def explain_command(
     as_of_date = parse_date(as_of) or date.today()
     opts = import_options(encoding, mapping, date_format, decimal, max_skipped)
     with errors(verbose):
-        result = scan([file], ScanOptions(as_of=as_of_date, horizon_days=horizon, top=None, import_options=opts))
+        options = ScanOptions(as_of=as_of_date, horizon_days=horizon, top=None, import_options=opts,
+                              keep_orders=True)
+        result = scan([file], options)
         ex = explain(result, customer_id)
         if json_:
             typer.echo(json.dumps(ex.to_dict(), ensure_ascii=False, indent=2, default=str))
