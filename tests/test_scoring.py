@@ -196,6 +196,7 @@ def test_without_bgnbd_repeat_buyers_are_judged_by_their_own_rhythm(monkeypatch)
     repeat buyers get the rhythm fallback, and the run notes keep their order (BG/NBD, then spend)."""
     from winback import scoring
     from winback.errors import ModelFitError
+    from winback.models import BetaGeoModel
 
     rows = [(f"C{i % 60}", f"2025-0{1 + i % 5}-{1 + i % 27:02d}", 10.0 + i % 13, "purchase") for i in range(400)]
     summary = summarize(orders_frame(rows), date(2025, 6, 1))
@@ -203,7 +204,7 @@ def test_without_bgnbd_repeat_buyers_are_judged_by_their_own_rhythm(monkeypatch)
     def no_fit(self, *args, **kwargs):
         raise ModelFitError("the test says no")
 
-    monkeypatch.setattr(scoring.BetaGeoModel, "fit", no_fit)
+    monkeypatch.setattr(BetaGeoModel, "fit", no_fit)
     result = score(summary.customers, has_amount=True)
     s = result.scores
     assert result.model.bgnbd is None and result.model.notes[0] == "BG/NBD not used: the test says no"

@@ -18,6 +18,7 @@ state = {{
     # numpy.f2py's and numpy.testing's own imports: present only once they are loaded in full.
     "f2py_loaded": "numpy.f2py.crackfortran" in sys.modules,
     "testing_loaded": "numpy.testing._private.utils" in sys.modules,
+    "scipy_loaded": "scipy" in sys.modules,
 }}
 import numpy
 import numpy.testing
@@ -56,3 +57,8 @@ def test_modules_imported_before_start_up_are_left_as_they_are():
     state = _state_after_import("import numpy.testing")
     assert state["testing_loaded"] is True
     assert state["testing_works"] is True
+
+
+def test_the_command_line_starts_without_scipy():
+    """scipy (about 0.3 s to import) is loaded when a model is fitted, not by every command."""
+    assert _state_after_import()["scipy_loaded"] is False

@@ -36,7 +36,9 @@ import pandas as pd
 
 from winback.cadence import SecondPurchaseCurve, expected_gap, population_gap, prior_gaps
 from winback.errors import ModelFitError
-from winback.models import BetaGeoModel, GammaGammaModel, shrunk_average_value
+
+# winback.models (scipy) is imported where a model is fitted, not here: scipy's import takes about
+# 0.3 s, which every command paid at start-up, including those that fit no model (--help, inspect).
 
 LAPSE_FACTOR = 2.0
 P_NO_PURCHASE_LAPSED = 0.5
@@ -127,6 +129,7 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     # to ``out`` until both are done.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-score") as helper:
         rhythm = helper.submit(_rhythms, out)
+        from winback.models import BetaGeoModel
         bg: BetaGeoModel | None = None
         try:
             bg = _fit(BetaGeoModel, info, "BG/NBD", x, t_x, age)
@@ -285,6 +288,7 @@ def _rhythm_fallback(orders: np.ndarray, silent: np.ndarray, gap: np.ndarray,
 def _value_per_purchase(out: pd.DataFrame, info: ModelInfo, has_amount: bool) -> np.ndarray:
     if not has_amount:
         return np.ones(len(out))
+    from winback.models import GammaGammaModel, shrunk_average_value
     x = out["frequency"].to_numpy(dtype=float)
     repeat_mean = np.nan_to_num(out["repeat_avg_value"].to_numpy(dtype=float), nan=0.0)
     first_mean = out["avg_order_value"].to_numpy(dtype=float)
