@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from openpyxl import load_workbook
 
@@ -25,6 +26,7 @@ from winback.writers import (
     csv_bytes,
     csv_phones,
     json_bytes,
+    json_text,
     mirror_dialect,
     neutralize,
     owner_paths,
@@ -262,3 +264,33 @@ def test_libreoffice_reads_our_xlsx(tmp_path):
     assert frame.loc[0, "phone"] == "+90 532 123 45 67"
     assert frame.loc[0, "last_order_date"] == "2025-11-01"
     assert frame.loc[1, "name"] == "=HYPERLINK(\"http://x\",\"click\")"
+
+
+def _as_lists(value: object) -> object:
+    if isinstance(value, (pa.Array, pa.ChunkedArray)):
+        return value.to_pylist()
+    if isinstance(value, dict):
+        return {k: _as_lists(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_lists(v) for v in value]
+    return value
+
+
+def test_json_text_writes_arrow_id_lists_as_the_json_module_writes_lists():
+    """The nightly run summary's id lists go out through Arrow: the text must be json.dumps' own, at
+    any depth, with quotes, backslashes and non-ASCII letters, empty lists, chunked arrays, and the
+    lists Arrow does not escape (control characters, nulls) handed back to Python's encoder."""
+    plain = ["00042", 'say "hi"', "back\\slash", "Çelik Ltd. Şti.", "Абвгд", "", "x,", "a\u2028b"]
+    data = {
+        "as_of": "2026-11-29",
+        "ids_in_a_string": "not a list",
+        "nightly": {"diff": {
+            "came_back": {"count": len(plain), "customer_ids": pa.array(plain)},
+            "newly_lapsed": {"count": 0, "customer_ids": pa.array([], pa.large_string())},
+            "still_lapsed": {"count": 3, "customer_ids": pa.chunked_array([["b", "c"], ["d"]])},
+        }},
+        "deeper": [{"ids": pa.array(["tab\there", "ok"])}, {"ids": pa.array(["x", None])}],
+        "last": pa.array(["z"], pa.large_string()),
+    }
+    assert json_text(data) == json.dumps(_as_lists(data), ensure_ascii=False, indent=2)
+    assert json_text({"n": 1}) == json.dumps({"n": 1}, ensure_ascii=False, indent=2)

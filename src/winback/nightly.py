@@ -65,10 +65,14 @@ class NightlyDiff:
     came_back: pa.Array
     still_lapsed: pa.Array
 
-    def to_dict(self) -> dict:
+    def to_dict(self, arrow_ids: bool = False) -> dict:
+        """``arrow_ids``: the id lists as the Arrow arrays they are, for
+        :func:`winback.writers.json_text` (millions of ids as Python strings cost hundreds of
+        MB)."""
         return {
             "previous_as_of": None if self.previous_as_of is None else self.previous_as_of.isoformat(),
-            **{name: {"count": len(ids), "customer_ids": ids.to_pylist()} for name, ids in
+            **{name: {"count": len(ids), "customer_ids": ids if arrow_ids else ids.to_pylist()}
+               for name, ids in
                (("newly_lapsed", self.newly_lapsed), ("came_back", self.came_back),
                 ("still_lapsed", self.still_lapsed))},
         }
@@ -86,14 +90,14 @@ class Night:
     diff: NightlyDiff
     lapsed: pa.Array  # everyone lapsed tonight, in code point order (for tomorrow's diff)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, arrow_ids: bool = False) -> dict:
         return {
             "cooldown": {"days": 0 if self.options.ignore_cooldown else self.options.cooldown_days,
                          "left_off": len(self.cooldown), "listed_again": len(self.relisted),
                          "listed_again_ids": self.relisted},
             "control_group": {"share": self.options.control_share, "held_out": len(self.control),
                               "customer_ids": self.control["customer_id"].tolist()},
-            "diff": self.diff.to_dict(),
+            "diff": self.diff.to_dict(arrow_ids),
         }
 
 

@@ -96,8 +96,10 @@ class ScanResult:
         counts = self.scores["segment"].value_counts()
         return {name: int(counts.get(name, 0)) for name in SEGMENTS}
 
-    def to_dict(self, call_list_path: str | None) -> dict:
-        """The ``--json`` run summary (a documented, stable contract: docs/json-summary.md)."""
+    def to_dict(self, call_list_path: str | None, arrow_ids: bool = False) -> dict:
+        """The ``--json`` run summary (a documented, stable contract: docs/json-summary.md).
+        ``arrow_ids``: the nightly diff's id lists as Arrow arrays (written by
+        :func:`winback.writers.json_text`)."""
         rep = self.report
         lines = self.line_counts
         return {
@@ -153,7 +155,7 @@ class ScanResult:
                 "phone_country": self.country,
             },
             "segments": self.segment_counts(),
-            "nightly": None if self.night is None else self.night.to_dict(),
+            "nightly": None if self.night is None else self.night.to_dict(arrow_ids),
         }
 
 

@@ -30,6 +30,7 @@ import io
 import json
 import os
 import re
+import secrets
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from pathlib import Path
 from typing import IO
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from winback.errors import OutputError
 
@@ -134,6 +137,55 @@ def csv_bytes(rows: pd.DataFrame, dialect: CsvDialect = COMMA, *, bom: bool = Tr
     safe.to_csv(buf, index=False, sep=dialect.delimiter, decimal=dialect.decimal, lineterminator="\r\n",
                 float_format="%.15g")
     return (("\ufeff" if bom else "") + buf.getvalue()).encode("utf-8")
+
+
+def json_text(data: object) -> str:
+    """``json.dumps(data, ensure_ascii=False, indent=2)``, where ``data`` may hold Arrow text arrays
+    in place of lists of strings: the text is the same as for those arrays as lists, but Arrow
+    escapes and joins them. (A nightly run summary lists millions of customer ids; as Python
+    strings, through the encoder that ``indent`` makes run in Python, three million took about 2 s
+    and 250 MB more.)"""
+    token = secrets.token_hex(8)
+    arrays: list[pa.Array | pa.ChunkedArray] = []
+
+    def swap(value: object) -> object:
+        if isinstance(value, (pa.Array, pa.ChunkedArray)):
+            arrays.append(value)
+            return f"{token}-{len(arrays) - 1}"
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [swap(v) for v in value]
+        return value
+
+    text = json.dumps(swap(data), ensure_ascii=False, indent=2)
+    pieces, at = [], 0
+    for k, ids in enumerate(arrays):
+        mark = f'"{token}-{k}"'
+        where = text.index(mark, at)
+        line = text[text.rfind("\n", 0, where) + 1:where]
+        pieces += [text[at:where], _json_list(ids, len(line) - len(line.lstrip(" ")))]
+        at = where + len(mark)
+    return "".join(pieces) + text[at:]
+
+
+def _json_list(ids: pa.Array | pa.ChunkedArray, indent: int) -> str:
+    """Text ``ids`` as ``json.dumps(ids.to_pylist(), ensure_ascii=False, indent=2)`` writes them in
+    a line indented by ``indent`` spaces."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    if not len(ids):
+        return "[]"
+    if ids.null_count or pc.any(pc.match_substring_regex(ids, r"[\x00-\x1f]")).as_py():
+        # Control characters (which JSON escapes one by one) or nulls: Python's encoder, indented.
+        as_python = json.dumps(ids.to_pylist(), ensure_ascii=False, indent=2)
+        return as_python.replace("\n", "\n" + " " * indent)
+    escaped = pc.replace_substring(pc.replace_substring(ids.cast(pa.large_string()), "\\", "\\\\"),
+                                   '"', '\\"')
+    pad = " " * (indent + 2)
+    one_list = pa.LargeListArray.from_arrays(pa.array([0, len(escaped)], pa.int64()), escaped)
+    joined = pc.binary_join(one_list, pa.scalar(f'",\n{pad}"', pa.large_string()))[0].as_py()
+    return f'[\n{pad}"{joined}"\n{" " * indent}]'
 
 
 def json_bytes(rows: pd.DataFrame) -> bytes:

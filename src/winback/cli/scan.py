@@ -9,7 +9,6 @@ one-off run it always was.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -70,6 +69,7 @@ from winback.writers import (
     DIALECTS,
     FORMATS,
     atomic_write,
+    json_text,
     owner_paths,
     render,
     write_call_list,
@@ -241,12 +241,12 @@ def scan_command(
             result, out_label, extra, run_info = _nightly_run(paths, options, target, settings, started,
                                                               show_progress=not (quiet or json_))
         if json_:
-            data = result.to_dict(out_label)
+            data = result.to_dict(out_label, arrow_ids=True)
             data["call_list"]["format"] = fmt
             data["call_list"]["owner_files"] = extra
             if data["nightly"] is not None:
                 data["nightly"].update(run_info)
-            typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+            typer.echo(json_text(data))
         elif not quiet:
             console = make_console(sys.stderr if out == "-" else sys.stdout)
             render_scan(console, result, out_label, show_table=out != "-", owner_files=extra,
