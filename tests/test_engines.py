@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 import winback.importer.fast as fast
-from winback.errors import WinbackError
+from winback.errors import InputDataError, WinbackError
 from winback.importer import ImportOptions, load_orders
 from winback.summary import ENGINES, summarize
 
@@ -256,3 +256,34 @@ def test_only_plain_ascii_digit_ids_take_the_digit_path(odd):
     assert not in_order and by_customer is None  # the general path: stripped, compared as text
     assert sorted(distinct.to_pylist()) == sorted({"12", odd.strip(), "7"})
     assert _customer_ids(pa.chunked_array([pa.array(["12", "7"])]), "customer_id", None)[2]
+
+
+@pytest.mark.parametrize(("part", "block"), [(300, 7), (4096, 100), (1 << 20, 1 << 20)])
+@pytest.mark.parametrize("ending", ["\n", "\r\n", ""])
+def test_order_ids_are_read_again_from_the_lines_asked_for(tmp_path, part, block, ending,
+                                                           monkeypatch):
+    """The fast reader does not parse the order id column; the duplicate check reads the ids of the
+    rows it needs from their lines, part by part (a byte order mark, CRLF line ends, a last line
+    without a line break, quoted ids with delimiters and doubled quotes), in the order asked."""
+    monkeypatch.setattr(fast, "PART", part)
+    monkeypatch.setattr(fast, "_INDEX_BLOCK", block)
+    rng = random.Random(part)
+    shapes = ['"SP-{n}"', "{n}", '"A,{n}"', '"say ""{n}"""', '"Ş-{n}"']
+    ids = [rng.choice(shapes).format(n=i) for i in range(500)]
+    lines = ["order_id,customer_id,order_date,amount",
+             *(f"{oid},{i % 37},2024-01-{1 + i % 28:02d},{i}.5" for i, oid in enumerate(ids))]
+    path = tmp_path / "orders.csv"
+    text = ("\r\n" if ending == "\r\n" else "\n").join(lines) + ending
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    table, plain, count, index = fast._read_columns(str(path), ",", 4, [0, 1], set())
+    assert table is not None and plain and count == 501
+    assert index.feeds_to[-1] == 500 + (ending != "")
+    whole = table.column("c0").combine_chunks().view(pa.string())
+    asked = np.array([499, 0, 250, 1, 498, *rng.sample(range(500), 60)])
+    got = fast._OrderIds(str(path), index, ",", 0, 4).take(pa.array(asked))
+    assert got.to_pylist() == whole.take(pa.array(asked)).to_pylist()
+    unquoted = [oid[1:-1].replace('""', '"') if oid.startswith('"') else oid for oid in ids]
+    assert got.to_pylist()[:2] == [unquoted[499], unquoted[0]]
+    path.write_bytes(path.read_bytes()[:-40])  # the file cut short after it was read
+    with pytest.raises(InputDataError, match="changed while it was being read"):
+        fast._OrderIds(str(path), index, ",", 0, 4).take(pa.array(asked))

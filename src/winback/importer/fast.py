@@ -53,6 +53,8 @@ HEAD_LINES = 2_000
 PART = 128 << 20
 #: Bytes scanned at a time within a part (:class:`_LineScan`).
 _SCAN_CHUNK = 16 << 20
+#: The line scan counts line feeds per block of this many bytes (:class:`_LineIndex`).
+_INDEX_BLOCK = 1 << 20
 #: Money cells that need no cleaning: digits, an optional decimal point, an optional leading minus.
 _PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 
@@ -77,10 +79,16 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
     if "currency" in roles:
         return None
     wanted = sorted(set(roles.values()) | set(range(len(headers), n_fields)))
+    # The order id only tells exact repeats apart, among the few rows whose other values repeat: it
+    # is not parsed here (about 13 bytes an order), but read from those rows' lines when there are
+    # any (_OrderIds).
+    lazy_order_id = "order_id" in roles and list(roles.values()).count(roles["order_id"]) == 1
+    if lazy_order_id:
+        wanted.remove(roles["order_id"])
     # Dates and money columns (each read for one role only) come dictionary-encoded.
     coded = {roles[r] for r in ("order_date", *_load.MONEY_ROLES)
              if r in roles and list(roles.values()).count(roles[r]) == 1}
-    table, plain, lines = _read_columns(path, delimiter, n_fields, wanted, coded)
+    table, plain, lines, line_index = _read_columns(path, delimiter, n_fields, wanted, coded)
     if table is None:
         return None
     n_rows = table.num_rows
@@ -113,8 +121,11 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
         release_memory()
     held = [converted]  # handed over, so that _finish can free the columns as it goes
     del converted
+    order_ids = col.get(roles["order_id"]) if "order_id" in roles else None
+    if lazy_order_id:
+        order_ids = _OrderIds(path, line_index, delimiter, roles["order_id"], n_fields)
     orders, by_customer = _finish(col, roles, headers, held, cid_code, distinct_ids, in_order, by_customer,
-                                  n_rows, name, options, report)
+                                  n_rows, name, options, report, order_ids)
     del col, distinct_ids
     release_memory()  # the CSV's Arrow buffers: about 1 GB at ten million rows
     return orders, by_customer
@@ -156,10 +167,11 @@ def _layout(path: str, name: str) -> tuple[list[str], str, int, str] | None:
 
 
 def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int],
-                  dictionary: set[int]) -> tuple[pa.Table | None, bool, int]:
-    """(the wanted columns as bytes, or None when Arrow cannot parse the file; whether the whole file is
-    valid UTF-8 with no bare carriage return; its number of lines). With as many lines as records, there
-    are no line breaks inside quotes either (Arrow skips or splits what the thorough reader counts).
+                  dictionary: set[int]) -> tuple[pa.Table | None, bool, int, _LineIndex]:
+    """(the wanted columns as bytes, or None when Arrow cannot parse the file; whether the whole
+    file is valid UTF-8 with no bare carriage return; its number of lines; where its lines are, to
+    a block). With as many lines as records, there are no line breaks inside quotes either (Arrow
+    skips or splits what the thorough reader counts).
 
     The file is read once, :data:`PART` bytes at a time, cut after the last line break, into one
     reused buffer: Arrow parses each part on its threads while a second thread scans the same bytes
@@ -171,28 +183,36 @@ def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int],
     that the whole file is UTF-8 (every cell is then, as delimiters and quotes are ASCII), so Arrow need
     not check each cell too (a fifth of the parse's time). :func:`_text` makes them text afterwards."""
     names = [f"c{i}" for i in range(n_fields)]
+    convert = _columns(names, wanted, dictionary)
+    scan = _LineScan()
+    try:
+        tables = _read_parts(path, scan, _parse_options(delimiter), convert, names)
+    except OSError:
+        tables = None
+    if tables is None:
+        return None, False, 0, scan.index()
+    plain, lines = scan.result()
+    if not tables:  # an empty file: nothing to parse
+        return None, plain, lines, scan.index()
+    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), plain, lines, scan.index()
+
+
+def _parse_options(delimiter: str) -> pacsv.ParseOptions:
+    # newlines_in_values=False lets Arrow cut blocks at any line break (faster), as the parts are
+    # cut; a quoted line break still parses within a block, or fails across blocks: either way the
+    # line count or the error sends the file to the thorough reader.
+    return pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
+                              newlines_in_values=False, ignore_empty_lines=False)
+
+
+def _columns(names: list[str], wanted: list[int], dictionary: set[int]) -> pacsv.ConvertOptions:
+    """Arrow's options for the ``wanted`` columns, as bytes (``dictionary``: dictionary-encoded)."""
     text, coded = pa.binary(), pa.dictionary(pa.int32(), pa.binary())
-    # newlines_in_values=False lets Arrow cut blocks at any line break (faster), as the parts are cut;
-    # a quoted line break still parses within a block, or fails across blocks: either way the line
-    # count or the error sends the file to the thorough reader.
-    parse = pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
-                               newlines_in_values=False, ignore_empty_lines=False)
-    convert = pacsv.ConvertOptions(
+    return pacsv.ConvertOptions(
         include_columns=[names[i] for i in wanted],
         column_types={names[i]: coded if i in dictionary else text for i in wanted},
         strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[],
     )
-    scan = _LineScan()
-    try:
-        tables = _read_parts(path, scan, parse, convert, names)
-    except OSError:
-        tables = None
-    if tables is None:
-        return None, False, 0
-    plain, lines = scan.result()
-    if not tables:  # an empty file: nothing to parse
-        return None, plain, lines
-    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), plain, lines
 
 
 def _read_parts(path: str, scan: _LineScan, parse: pacsv.ParseOptions, convert: pacsv.ConvertOptions,
@@ -274,6 +294,8 @@ class _LineScan:
         self.newlines = self.cr = self.crlf = self.size = 0
         self.last = -1  # the last byte so far
         self.flags = np.empty(_SCAN_CHUNK, dtype=bool)
+        self.block_start: list[int] = []  # where each block of up to _INDEX_BLOCK bytes starts
+        self.block_feeds: list[int] = []  # and its line feeds
 
     def add(self, view: memoryview, end: int) -> None:
         """Scan ``view[:end]``, the file's next bytes."""
@@ -295,7 +317,12 @@ class _LineScan:
             if self.last == 13 and chunk[0] == 10:  # a CRLF cut between two chunks or parts
                 self.crlf += 1
             self.last = int(chunk[-1])
-            self.newlines += int(np.count_nonzero(np.equal(chunk, 10, out=flags)))
+            np.equal(chunk, 10, out=flags)
+            for at in range(0, len(chunk), _INDEX_BLOCK):
+                feeds = int(np.count_nonzero(flags[at:at + _INDEX_BLOCK]))
+                self.block_start.append(self.size + lo + at)
+                self.block_feeds.append(feeds)
+                self.newlines += feeds
         self.size += end
 
     def result(self) -> tuple[bool, int]:
@@ -307,6 +334,18 @@ class _LineScan:
         if not self.valid:
             return False, 0
         return self.cr == self.crlf, self.newlines + (1 if self.size and self.last != 10 else 0)
+
+    def index(self) -> _LineIndex:
+        return _LineIndex(np.array(self.block_start, dtype=np.int64),
+                          np.cumsum(np.array(self.block_feeds, dtype=np.int64)), self.size)
+
+
+class _LineIndex(NamedTuple):
+    """Where a file's lines are, to a block of :data:`_INDEX_BLOCK` bytes (:class:`_LineScan`)."""
+
+    start: np.ndarray  # where each block starts in the file
+    feeds_to: np.ndarray  # line feeds from the file's start to each block's end
+    size: int  # the file's bytes
 
 
 def _distinct(values: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
@@ -463,8 +502,8 @@ def _dates_fine(dates: pd.Series, options: _load.ImportOptions) -> bool:
 
 def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str], held: list[_Converted],
             cid_code: np.ndarray, distinct_ids: pa.Array, in_order: bool, by_customer: np.ndarray | None,
-            n_rows: int, name: str, options: _load.ImportOptions,
-            report: _load.ImportReport) -> tuple[pd.DataFrame, np.ndarray | None]:
+            n_rows: int, name: str, options: _load.ImportOptions, report: _load.ImportReport,
+            order_id: pa.ChunkedArray | _OrderIds | None) -> tuple[pd.DataFrame, np.ndarray | None]:
     info, money, currency, dates, dates_fine = held.pop()
     skipped_before = report.rows_skipped
     report.rows_read += n_rows
@@ -530,7 +569,6 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
     frame["line"] = lines
     out = pd.DataFrame(frame, copy=False)
     del frame, dates, money, amount
-    order_id = col.get(roles["order_id"]) if "order_id" in roles else None
     rows = None  # each row's position in the file, where rows were dropped
     if not alive.all():
         out = out[alive].reset_index(drop=True)
@@ -556,6 +594,76 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
     out["customer_id"] = _load.id_categorical(cid_code, distinct_ids, in_order, all_used=all_used)
     _load._finish_source(out, report, info, headers, roles, currency, n_rows, skipped_before, 0, 1, name)
     return out, by_customer
+
+
+class _OrderIds:
+    """The order id column of a file the fast reader did not parse it from, read from the lines of
+    the rows asked for (:meth:`take`, as ``pa.ChunkedArray.take``): the line scan's count of line
+    feeds per megabyte says which block each line starts in; only those blocks are read again, and
+    only those lines parsed by Arrow."""
+
+    def __init__(self, path: str, index: _LineIndex, delimiter: str, column: int,
+                 n_fields: int) -> None:
+        self.path, self.index, self.delimiter = path, index, delimiter
+        self.names = [f"c{i}" for i in range(n_fields)]
+        self.convert = _columns(self.names, [column], set())
+
+    def take(self, rows: pa.Array) -> pa.Array:
+        """The order ids (text) of the file's records at ``rows`` (0-based)."""
+        asked = rows.to_numpy(zero_copy_only=False).astype(np.int64)
+        order = np.argsort(asked, kind="stable")
+        line = asked[order] + 1  # line 0: the header; line L starts after the file's L-th line feed
+        start, feeds_to, size = self.index
+        block = np.searchsorted(feeds_to, line)  # the block that line feed is in
+        feeds_before = np.concatenate([[0], feeds_to[:-1]])
+        picked = []
+        with open(self.path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size != size:
+                raise self._changed()
+            for b in np.unique(block):  # a read of about a megabyte per block with rows asked for
+                wanted = line[block == b] - feeds_before[b]  # their feeds, counted in the block
+                block_end = int(start[b + 1]) if b + 1 < len(start) else size
+                window = block_end - int(start[b]) + (64 << 10)
+                while True:  # the block, and on to the line feed that ends its last line asked for
+                    fh.seek(int(start[b]))
+                    data = np.frombuffer(fh.read(window), dtype=np.uint8)
+                    feeds = np.flatnonzero(data == 10)
+                    if len(feeds) > wanted.max() or int(start[b]) + len(data) >= size:
+                        break
+                    window *= 2
+                in_block = int(np.searchsorted(feeds, block_end - int(start[b])))
+                if in_block != feeds_to[b] - feeds_before[b] or wanted.max() > len(feeds):
+                    raise self._changed()
+                begins = feeds[wanted - 1] + 1
+                ends = np.append(feeds + 1, len(data))[wanted]  # (the last line may have no feed)
+                picked.append(_gather(data, begins, ends))
+        ids = pa.array([], type=pa.binary())
+        if picked:
+            table = pacsv.read_csv(
+                pa.BufferReader(b"".join(picked)), parse_options=_parse_options(self.delimiter),
+                convert_options=self.convert,
+                read_options=pacsv.ReadOptions(column_names=self.names, block_size=16 << 20))
+            ids = table.column(0).combine_chunks()
+        if len(ids) != len(asked):
+            raise self._changed()
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return ids.view(pa.string()).take(pa.array(back))
+
+    def _changed(self) -> InputDataError:
+        return InputDataError(f"{self.path}: the file changed while it was being read. Run again "
+                              "once it is complete.")
+
+
+def _gather(data: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> bytes:
+    """The bytes ``data[begins[i]:ends[i]]`` for every i, end to end, without a loop over them: each
+    range's first position, then steps of one through it."""
+    lengths = ends - begins
+    step = np.ones(int(lengths.sum()), dtype=np.int64)
+    firsts = np.cumsum(lengths) - lengths
+    step[firsts[1:]] = begins[1:] - ends[:-1] + 1
+    step[0] = begins[0]
+    return data[np.cumsum(step)].tobytes()
 
 
 def _kept(positions: np.ndarray | None, keep: np.ndarray) -> np.ndarray | None:
@@ -593,7 +701,8 @@ def _shares_customer_and_day(out: pd.DataFrame, cid_code: np.ndarray,
     return shares
 
 
-def _duplicated(out: pd.DataFrame, cid_code: np.ndarray, kind_code: np.ndarray, order_id: pa.ChunkedArray | None,
+def _duplicated(out: pd.DataFrame, cid_code: np.ndarray, kind_code: np.ndarray,
+                order_id: pa.ChunkedArray | _OrderIds | None,
                 rows: np.ndarray | None, among: np.ndarray | None = None) -> np.ndarray:
     """The thorough reader's ``duplicated(value columns)``, checked exactly only on rows whose numeric
     fingerprint repeats (``rows``: each row's position in the file, for the order id column; None when
