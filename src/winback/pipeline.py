@@ -171,10 +171,10 @@ def _line_counts(orders: pd.DataFrame, in_window: np.ndarray) -> dict:
     last purchase date (ISO, or None), from the kind and date columns alone: filtering the
     ten-million-row frame to its purchases copied every column (about 2 s and 200 MB at 10M orders)
     for a count and two dates."""
-    kind = orders["kind"]
-    counts = (kind if in_window.all() else kind[in_window]).value_counts()
+    kinds = orders["kind"]
+    counts = (kinds if in_window.all() else kinds[in_window]).value_counts()
     dates = orders["order_date"].to_numpy(dtype="datetime64[ns]")
-    purchase = (kind == "purchase").to_numpy(dtype=bool) & ~np.isnat(dates) & in_window
+    purchase = (kinds == "purchase").to_numpy(dtype=bool) & ~np.isnat(dates) & in_window
     out = {kind: int(counts.get(kind, 0)) for kind in ("purchase", "refund", "cancelled")}
     if purchase.any():
         days = dates.view(np.int64)
@@ -188,8 +188,9 @@ def _line_counts(orders: pd.DataFrame, in_window: np.ndarray) -> dict:
 
 def analyze(orders: pd.DataFrame, as_of: date, horizon_days: int,
             customer_order: np.ndarray | None = None) -> Analysis:
-    """Stages 2-3 on loaded orders: summary, scores and segments as of a date (scan and backtest).
-    ``customer_order``: the loaded orders' ``customer_order``, which may spare the summary a sort."""
+    """Stages 2-3 on loaded orders: summary, scores and segments as of a date (backtest; :func:`scan`
+    runs the two itself, to let go of the orders in between). ``customer_order``: the loaded orders'
+    ``customer_order``, which may spare the summary a sort."""
     summary = summarize(orders, as_of, customer_order=customer_order)
     del customer_order  # one int per order: not kept through scoring
     release_memory()

@@ -1,7 +1,8 @@
 """The fast reader: plain UTF-8 delimited files with one header line and no irregular rows.
 
 Large exports are nearly always like this. :func:`read_fast` reads only the columns that have a
-role with Arrow's multi-threaded CSV parser, then does every check and conversion of the thorough
+role with Arrow's multi-threaded CSV parser (the order id only for the few rows whose other values
+repeat, from their lines: :class:`_OrderIds`), then does every check and conversion of the thorough
 reader (:func:`winback.importer.load._load_one`) in a way that costs per *distinct* value or runs in
 Arrow/numpy kernels: dates, statuses, currencies and (in general) customer ids repeat a lot, so the
 same pandas string functions run once per distinct value and are mapped back to the rows by code.
