@@ -60,6 +60,10 @@ def test_the_users_own_arena_setting_is_left_alone(monkeypatch):
 
 
 
+#: The sample's status of a completed order, in Turkish (with a dotless i).
+COMPLETED = "Tamamland\u0131"
+
+
 def _two_nights(tmp_path, keep_orders: bool, products: bool):
     """Two nightly scans of the sample, 19 days apart (within the cooldown), the second with the
     first's assignments and lapsed customers as its history. Between the two, three of the
@@ -94,14 +98,14 @@ def _two_nights(tmp_path, keep_orders: bool, products: bool):
     buyers = [c for c in first.night.lapsed.to_pylist() if c not in set(called)][:3]
     with orders.open("a", encoding="utf-8") as fh:
         for n, cid in enumerate(refunded + buyers):
-            sign, status = ("-", "İade") if cid in refunded else ("", "Tamamlandı")
+            sign, status = ("-", "İade") if cid in refunded else ("", COMPLETED)
             product = "Süt Tozu 1 kg;" if products else ""
             fh.write(f"SP-T{n};{cid};02.06.2025;{product}{sign}1;{sign}10,00;{sign}8,00;{status};"
                      "Elif Kaya;\r\n")
         # After the second night: neither night may read it.
         product = "Gelecek Ürün;" if products else ""
         fh.write(f"SP-T9;{refunded[0]};01.07.2025;{product}-1;-10,00;-8,00;İade;Elif Kaya;\r\n")
-        fh.write(f"SP-T10;{refunded[0]};01.07.2025;{product}1;10,00;8,00;Tamamlandı;Elif Kaya;\r\n")
+        fh.write(f"SP-T10;{refunded[0]};01.07.2025;{product}1;10,00;8,00;{COMPLETED};Elif Kaya;\r\n")
     assigned = first.night.assignments.assign(list_date=pd.Timestamp(first_day))[ASSIGNMENT_COLUMNS]
     history = History(assigned, first_day, first.night.lapsed)
     second = scan([str(orders)], options(second_day), history)
@@ -116,7 +120,7 @@ def test_a_scan_lets_go_of_the_orders_and_decides_as_if_it_had_kept_them(tmp_pat
     (keep_orders)."""
     lean, refunded, buyers = _two_nights(tmp_path, False, products)
     kept = _two_nights(tmp_path, True, products)[0]
-    for a, b in zip(lean, kept):
+    for a, b in zip(lean, kept, strict=True):
         assert a.orders is None
         lines = sum(b.line_counts[kind] for kind in ("purchase", "refund", "cancelled"))
         assert len(b.orders) == lines > 2_000
