@@ -59,7 +59,6 @@ def test_the_users_own_arena_setting_is_left_alone(monkeypatch):
     assert use_one_malloc_arena() is False
 
 
-
 #: The sample's status of a completed order, in Turkish (with a dotless i).
 COMPLETED = "Tamamland\u0131"
 
