@@ -1,7 +1,8 @@
 """Start-up: the command line's imports with less work that is not needed.
 
-Importing pandas, scipy and pyarrow takes most of a second, and every command pays it; for a scan of
-three million orders that is a third of the run. Two costs in it are not winback's to need:
+Importing pandas and pyarrow takes about half a second, and every command pays it (scipy, another
+0.3 s, is imported by scoring when it fits the models: winback.scoring). Two costs in the imports
+are not winback's to need:
 
 - **The cycle collector.** Imports make hundreds of thousands of objects, so the collector runs
   about 250 times while they load and walks every object so far in each full pass: about 0.1 s in
