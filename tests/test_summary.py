@@ -187,18 +187,25 @@ def _random_orders(seed, n_customers, n_lines):
     })
 
 
-@pytest.mark.parametrize(("seed", "n_customers", "part_lines"),
-                         [(1, 300, 250), (1, 300, 1_000), (2, 40, 400), (3, 1, 250)])
+@pytest.mark.parametrize(("seed", "n_customers", "part_lines", "some_bought_nothing"),
+                         [(1, 300, 250, False), (1, 300, 1_000, False), (2, 40, 400, False),
+                          (3, 1, 250, False), (4, 300, 250, True)])
 def test_the_occasions_worked_out_in_parts_equal_one_part(seed, n_customers, part_lines,
-                                                          monkeypatch):
+                                                          some_bought_nothing, monkeypatch):
     """Large files are cut at customers' first lines into parts of about ``_PART_LINES`` lines,
     worked out two at a time: the same summary, to the last bit. A customer longer than a part is
-    never cut (one customer: one part)."""
+    never cut (one customer: one part). With ``some_bought_nothing`` every seventh customer has
+    refunds only, so each part's buyers have gaps between them."""
     from winback.summary import pandas_engine
 
     frame = _random_orders(seed, n_customers, 3_000)
+    if some_bought_nothing:
+        nothing = frame["customer_id"].str[1:].astype(int) % 7 == 3
+        frame.loc[nothing, "kind"] = "refund"
+        frame.loc[nothing, "amount"] = -frame.loc[nothing, "amount"].abs()
     as_of = date(2025, 1, 15)
     one_part = summarize(frame, as_of).customers
+    assert len(one_part) == n_customers - (43 if some_bought_nothing else 0)
     parts, lines = [], []
     real = pandas_engine._occasions
     monkeypatch.setattr(pandas_engine, "_PARALLEL_MIN", 2)
@@ -221,29 +228,34 @@ def test_the_occasions_worked_out_in_parts_equal_one_part(seed, n_customers, par
     pd.testing.assert_frame_equal(in_parts, one_part, check_exact=True)
 
 
-def _in_customer_order(seed, n_customers, cancelled_below=0):
+def _in_customer_order(seed, n_customers, bought_nothing=""):
     """Random orders in date order with the ids as the importer gives them (a categorical in sorted
-    order), and the rows grouped by customer, file order within a customer (its customer_order)."""
+    order), and the rows grouped by customer, file order within a customer (its customer_order).
+    ``bought_nothing``: "the first 120" or "every seventh" customer has cancelled lines only."""
     frame = _random_orders(seed, n_customers, 3_000).sort_values("order_date", kind="stable")
     frame = frame.reset_index(drop=True)
     frame["customer_id"] = frame["customer_id"].astype("category")
     codes = frame["customer_id"].cat.codes.to_numpy()
-    frame.loc[codes < cancelled_below, "kind"] = "cancelled"
+    if bought_nothing:
+        frame.loc[codes < 120 if bought_nothing == "the first 120" else codes % 7 == 3, "kind"] = "cancelled"
     return frame, np.argsort(codes, kind="stable")
 
 
-@pytest.mark.parametrize(("seed", "n_customers", "part_lines", "cancelled_below"),
-                         [(1, 300, 250, 0), (2, 40, 400, 0), (3, 1, 250, 0), (4, 300, 250, 120)])
+@pytest.mark.parametrize(("seed", "n_customers", "part_lines", "bought_nothing"),
+                         [(1, 300, 250, ""), (2, 40, 400, ""), (3, 1, 250, ""), (4, 300, 250, "the first 120"),
+                          (5, 300, 250, "every seventh")])
 def test_the_occasions_from_the_importers_customer_order_in_parts_equal_the_sorted_ones(
-        seed, n_customers, part_lines, cancelled_below, monkeypatch):
+        seed, n_customers, part_lines, bought_nothing, monkeypatch):
     """With the importer's customer order, each part makes its own keys from its rows (no sort, and
-    no array as long as the orders): the same summary, to the last bit. With ``cancelled_below``
-    the first customers bought nothing, so the first parts have no purchase at all."""
+    no array as long as the orders): the same summary, to the last bit. With ``bought_nothing``
+    some customers bought nothing: the first ones (so the first parts have no purchase at all), or
+    every seventh (each part's buyers have gaps between them)."""
     from winback.summary import pandas_engine
 
-    frame, customer_order = _in_customer_order(seed, n_customers, cancelled_below)
+    frame, customer_order = _in_customer_order(seed, n_customers, bought_nothing)
     as_of = date(2025, 6, 1)  # after every line: the customer order can be used
     plain = summarize(frame, as_of).customers
+    assert len(plain) == n_customers - {"": 0, "the first 120": 120, "every seventh": 43}[bought_nothing]
     monkeypatch.setattr(pandas_engine, "_PARALLEL_MIN", 2)
     monkeypatch.setattr(pandas_engine, "_PART_LINES", part_lines)
     monkeypatch.setattr(pandas_engine, "sort_with_positions", lambda *a, **k: pytest.fail("sorted"))

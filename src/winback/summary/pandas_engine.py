@@ -11,7 +11,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,8 +26,6 @@ from winback._sorting import (
 )
 from winback.importer.load import KINDS
 from winback.summary import LAST_YEAR_DAYS, SummaryResult
-
-_Part = TypeVar("_Part")
 
 _DAY = np.timedelta64(1, "D")
 
@@ -97,21 +94,28 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
         usable = everything and customer_order is not None and len(customer_order) == len(codes)
         if usable and len(codes) >= _PARALLEL_MIN:
             stats = _occasions_in_customer_order(codes, day, purchase, customer_order, amount, span,
-                                                 first_day_all, cutoff_day, has_amount)
+                                                 first_day_all, cutoff_day, has_amount, len(ids))
         if stats is None:
             key, order = _by_customer_and_day(codes, day, purchase, first_day_all, span, len(ids),
                                               customer_order if everything else None)
         per_line = lines.result()
     del lines
     if stats is None:
-        stats = _occasions_in_parts(key, order, amount, span, first_day_all, cutoff_day, has_amount)
+        stats = _occasions_in_parts(key, order, amount, span, first_day_all, cutoff_day, has_amount,
+                                    len(ids))
         del key, order
     del customer_order
     buyers, first_day, last_day, n_orders = stats["buyers"], stats["first_day"], stats["last_day"], stats["orders"]
     n_buyers = len(buyers)
+    # Every customer bought (the usual case): the per-code arrays and the categories are the buyers'
+    # as they are, not copies.
+    everyone = n_buyers == len(ids) and (n_buyers == 0 or buyers[-1] == n_buyers - 1)
 
-    refunds, margin, seen = per_line["refunds"][buyers], per_line["margin"][buyers], per_line["seen"]
-    last_year = per_line["last_year"][buyers] if has_amount else stats["last_year"]
+    def of_buyers(per_code: np.ndarray) -> np.ndarray:
+        return per_code if everyone else per_code[buyers]
+
+    refunds, margin, seen = of_buyers(per_line["refunds"]), of_buyers(per_line["margin"]), per_line["seen"]
+    last_year = of_buyers(per_line["last_year"]) if has_amount else stats["last_year"]
     gross, repeat_avg = stats["gross"], stats["repeat_avg"]
     gap_median, gap_spread, first_gap = stats["gap_median"], stats["gap_spread"], stats["first_gap"]
     del stats
@@ -120,8 +124,6 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
     del amount, kind, purchase, refund_line, cancelled
     if not texts:
         del codes, day
-    # Every customer bought (the usual case): the categories are the index as they are, not a copy.
-    everyone = n_buyers == len(ids) and (n_buyers == 0 or buyers[-1] == n_buyers - 1)
     index = ids if everyone else ids[buyers]
     cust = pd.DataFrame({
         "first_order": _as_dates(first_day, orders["order_date"].dtype),
@@ -132,7 +134,7 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
         "gross_revenue": gross,
         "first_gap_days": first_gap,
         "repeat_avg_value": repeat_avg,
-        "refunds": refunds + 0.0,
+        "refunds": refunds,  # (no -0.0: _per_customer_lines adds 0.0)
         "revenue": gross - refunds,
         "margin": margin,
         "frequency": n_orders - 1,
@@ -233,12 +235,12 @@ _PART_LINES = 500_000
 
 
 def _occasions_in_parts(key: np.ndarray, order: np.ndarray, amount: np.ndarray, span: int,
-                        first_day_all: int, cutoff_day: int,
-                        has_amount: bool) -> dict[str, np.ndarray]:
+                        first_day_all: int, cutoff_day: int, has_amount: bool,
+                        n_ids: int) -> dict[str, np.ndarray]:
     """:func:`_occasions` of the sorted purchase lines, in parts when there are many: the lines are
-    cut at a customer's first line about every ``_PART_LINES`` lines, the parts are worked out two
-    at a time (numpy releases the interpreter lock in nearly all of it) and the per-buyer results
-    are put end to end, in the parts' order."""
+    cut at a customer's first line about every ``_PART_LINES`` lines, and the parts are worked out
+    two at a time (numpy releases the interpreter lock in nearly all of it) into per-buyer results
+    (:func:`_end_to_end`)."""
     n = len(key)
     if n < _PARALLEL_MIN:
         return _occasions(key, order, amount, span, first_day_all, cutoff_day, has_amount)
@@ -251,26 +253,60 @@ def _occasions_in_parts(key: np.ndarray, order: np.ndarray, amount: np.ndarray, 
         return _occasions(key[start:end], order[start:end], amount, span, first_day_all, cutoff_day,
                           has_amount)
 
-    return _end_to_end(_two_at_a_time(part, bounds.tolist()))
+    return _end_to_end(part, bounds.tolist(), n_ids)
 
 
-def _two_at_a_time(part: Callable[[int, int], _Part], bounds: list[int]) -> list[_Part]:
-    """``part(start, end)`` of each stretch between successive ``bounds``, two at a time (numpy
-    gives up the interpreter lock in nearly all of it), in the bounds' order."""
-    workers = min(2, _cores())
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="winback-summary") as pool:
-        return list(pool.map(part, bounds[:-1], bounds[1:]))
+def _end_to_end(part: Callable[[int, int], dict[str, np.ndarray] | None], bounds: list[int],
+                n_ids: int) -> dict[str, np.ndarray] | None:
+    """The per-buyer results of ``part(start, end)`` (:func:`_occasions` of each stretch between
+    successive ``bounds``; the stretches follow each other in customer code order), worked out two
+    at a time and put end to end in the stretches' order. None if a part gave up (returned None), or
+    if no part had a purchase (all returned ``{}``).
 
+    Each part writes its results straight into arrays of ``n_ids`` values (no more buyers than
+    that), after the buyers of the parts before it, as soon as it knows how many those are, and
+    lets go of its own. Putting the parts' results together afterwards held them twice (about 250
+    MB more at the summary's peak, at ten million orders) and touched all that new memory in one
+    thread.
+    """
+    out: dict[str, np.ndarray] = {}
+    made = threading.Lock()
+    n_parts = len(bounds) - 1
+    ends = [0] * (n_parts + 1)  # ends[i + 1]: the buyers of parts 0..i
+    counted = [threading.Event() for _ in range(n_parts)]
+    gave_up = threading.Event()
 
-def _end_to_end(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The parts' per-buyer results put end to end, in the parts' order."""
-    return {name: np.concatenate([done[name] for done in parts]) for name in parts[0]}
+    def run(i: int) -> None:
+        done = None
+        try:
+            done = part(bounds[i], bounds[i + 1])
+        finally:  # the next part waits for this one's count, whatever happened here
+            if i:
+                counted[i - 1].wait()
+            if done is None:  # it gave up, or failed (pool.map raises the failure)
+                gave_up.set()
+            ends[i + 1] = ends[i] + (len(done["buyers"]) if done else 0)
+            counted[i].set()
+        if not done or gave_up.is_set():
+            return
+        with made:
+            for name, values in done.items():
+                if name not in out:
+                    out[name] = np.empty(n_ids, dtype=values.dtype)
+        for name, values in done.items():
+            out[name][ends[i]:ends[i + 1]] = values
+
+    with ThreadPoolExecutor(max_workers=min(2, _cores()), thread_name_prefix="winback-summary") as pool:
+        list(pool.map(run, range(n_parts)))
+    if gave_up.is_set() or not out:
+        return None
+    return {name: values[:ends[-1]] for name, values in out.items()}
 
 
 def _occasions_in_customer_order(codes: np.ndarray, day: np.ndarray, purchase: np.ndarray,
                                  customer_order: np.ndarray, amount: np.ndarray, span: int,
-                                 first_day_all: int, cutoff_day: int,
-                                 has_amount: bool) -> dict[str, np.ndarray] | None:
+                                 first_day_all: int, cutoff_day: int, has_amount: bool,
+                                 n_ids: int) -> dict[str, np.ndarray] | None:
     """:func:`_occasions_in_parts` straight from the importer's rows grouped by customer: each part
     (about ``_PART_LINES`` rows, cut where a customer starts) makes its own (customer, day) keys
     and drops its lines that are not purchases, so no array as long as the orders is made. Making
@@ -303,11 +339,7 @@ def _occasions_in_customer_order(codes: np.ndarray, day: np.ndarray, purchase: n
             return {}
         return _occasions(key, rows, amount, span, first_day_all, cutoff_day, has_amount)
 
-    parts = _two_at_a_time(part, bounds)
-    if any(done is None for done in parts):
-        return None
-    parts = [done for done in parts if done]
-    return _end_to_end(parts) if parts else None
+    return _end_to_end(part, bounds, n_ids)
 
 
 def _customer_start(codes: np.ndarray, rows: np.ndarray, at: int) -> int:
