@@ -217,6 +217,54 @@ def test_without_bgnbd_repeat_buyers_are_judged_by_their_own_rhythm(monkeypatch)
     assert_clean(result)
 
 
+@pytest.mark.parametrize("with_bgnbd", [True, False])
+def test_expected_purchases_are_worked_out_from_the_scores_when_asked(with_bgnbd, monkeypatch):
+    """A score result's expected_purchases (backtests call it) holds no array of its own: its own
+    copies of frequency, recency, age and the rate held about 140 MB at 3.6 million customers through
+    the call list, where a scan peaks. It works them out from the score columns when it is called:
+    BG/NBD's expectation for repeat buyers, or without BG/NBD their P(alive) times their own rate;
+    and changing the scores frame afterwards changes nothing."""
+    from winback import scoring
+    from winback.errors import ModelFitError
+    from winback.models import BetaGeoModel
+
+    fitted, real_fit = [], scoring._fit
+
+    def fit(model_class, *args):
+        if model_class is BetaGeoModel and not with_bgnbd:
+            raise ModelFitError("the test says no")
+        fitted.append(real_fit(model_class, *args))
+        return fitted[-1]
+
+    monkeypatch.setattr(scoring, "_fit", fit)
+    rows = [(f"C{i % 60}", f"2025-0{1 + i % 5}-{1 + i % 27:02d}", 10.0 + i % 13, "purchase") for i in range(400)]
+    rows += [(f"N{i}", f"2025-0{1 + i % 5}-02", 20.0, "purchase") for i in range(30)]  # one-time buyers
+    summary = summarize(orders_frame(rows), date(2025, 6, 1))
+    result = score(summary.customers, has_amount=True)
+    held = [cell.cell_contents for cell in result.expected_purchases.__closure__]
+    assert not [value for value in held if isinstance(value, np.ndarray)]
+
+    s = result.scores
+    got = result.expected_purchases(90.0)
+    repeat = (s["frequency"] > 0).to_numpy()
+    assert repeat.any() and (~repeat).any()
+    if with_bgnbd:
+        (bg,) = [model for model in fitted if isinstance(model, BetaGeoModel)]
+        want = bg.expected_purchases(90.0 / 7, s["frequency"].to_numpy(dtype=float),
+                                     s["recency_days"].to_numpy(dtype=float) / 7,
+                                     s["age_days"].to_numpy(dtype=float) / 7)
+    else:
+        assert result.model.bgnbd is None
+        want = s["p_alive"].to_numpy() * (7.0 / np.maximum(s["expected_gap_days"].to_numpy(), 1.0)) * 90.0 / 7
+    np.testing.assert_array_equal(got[repeat], want[repeat])
+    assert np.isfinite(got).all() and (got >= 0).all()
+
+    s["frequency"] = 0
+    s["age_days"] = 0
+    s["p_alive"] = 0.0
+    np.testing.assert_array_equal(result.expected_purchases(90.0), got)
+
+
 def test_expected_gap_is_the_shrinkage_formula_to_the_last_bit():
     """Worked out in place on one array: the same numbers as the formula written out,
     exp((n log(own) + k log(prior)) / (n + k)), one-time buyers and unusable gaps as documented."""
