@@ -138,9 +138,9 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
         "revenue": gross - refunds,
         "margin": margin,
         "frequency": n_orders - 1,
-        "recency_days": (last_day - first_day).astype("int64"),
-        "age_days": (cutoff_day - first_day).astype("int64"),
-        "days_since_last": (cutoff_day - last_day).astype("int64"),
+        "recency_days": np.subtract(last_day, first_day, dtype=np.int64),  # no int32 temporaries
+        "age_days": np.subtract(cutoff_day, first_day, dtype=np.int64),
+        "days_since_last": np.subtract(cutoff_day, last_day, dtype=np.int64),
         "avg_order_value": gross / n_orders,  # (every buyer has at least one occasion)
         "recent_value": last_year,
     }, index=index, copy=False)  # no copy into one 2-D block: ~300 MB less at 3.6M customers
@@ -483,7 +483,12 @@ def _group_median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def _as_dates(days: np.ndarray, like: np.dtype) -> np.ndarray:
     """Day numbers as dates in the input's datetime unit (the importer gives ns)."""
     unit = np.datetime_data(like)[0] if np.dtype(like).kind == "M" else "ns"
-    return (np.datetime64("1970-01-01", "D") + days.astype("timedelta64[D]")).astype(f"datetime64[{unit}]")
+    if unit not in ("D", "s", "ms", "us", "ns"):
+        return (np.datetime64("1970-01-01", "D") + days.astype("timedelta64[D]")).astype(f"datetime64[{unit}]")
+    # One new array: the day numbers times the unit's ticks per day (no timedelta and date copies).
+    ticks = days.astype(np.int64)
+    ticks *= np.timedelta64(1, "D") // np.timedelta64(1, unit)
+    return ticks.view(f"datetime64[{unit}]")
 
 
 def _referrals(referred_by: pd.Series, index: pd.Index) -> np.ndarray:
