@@ -220,10 +220,10 @@ def test_without_bgnbd_repeat_buyers_are_judged_by_their_own_rhythm(monkeypatch)
 @pytest.mark.parametrize("with_bgnbd", [True, False])
 def test_expected_purchases_are_worked_out_from_the_scores_when_asked(with_bgnbd, monkeypatch):
     """A score result's expected_purchases (backtests call it) holds no array of its own: its own
-    copies of frequency, recency, age and the rate held about 140 MB at 3.6 million customers through
-    the call list, where a scan peaks. It works them out from the score columns when it is called:
-    BG/NBD's expectation for repeat buyers, or without BG/NBD their P(alive) times their own rate;
-    and changing the scores frame afterwards changes nothing."""
+    copies of frequency, recency, age and the rate held about 140 MB at 3.6 million customers
+    through the call list, where a scan peaks. It works them out from the score columns when it is
+    called: BG/NBD's expectation for repeat buyers, or without BG/NBD their P(alive) times their own
+    rate; and changing the scores frame afterwards changes nothing."""
     from winback import scoring
     from winback.errors import ModelFitError
     from winback.models import BetaGeoModel
@@ -237,8 +237,10 @@ def test_expected_purchases_are_worked_out_from_the_scores_when_asked(with_bgnbd
         return fitted[-1]
 
     monkeypatch.setattr(scoring, "_fit", fit)
-    rows = [(f"C{i % 60}", f"2025-0{1 + i % 5}-{1 + i % 27:02d}", 10.0 + i % 13, "purchase") for i in range(400)]
-    rows += [(f"N{i}", f"2025-0{1 + i % 5}-02", 20.0, "purchase") for i in range(30)]  # one-time buyers
+    rows = [(f"C{i % 60}", f"2025-0{1 + i % 5}-{1 + i % 27:02d}", 10.0 + i % 13, "purchase")
+            for i in range(400)]
+    one_time = [(f"N{i}", f"2025-0{1 + i % 5}-02", 20.0, "purchase") for i in range(30)]
+    rows += one_time
     summary = summarize(orders_frame(rows), date(2025, 6, 1))
     result = score(summary.customers, has_amount=True)
     held = [cell.cell_contents for cell in result.expected_purchases.__closure__]
@@ -255,7 +257,8 @@ def test_expected_purchases_are_worked_out_from_the_scores_when_asked(with_bgnbd
                                      s["age_days"].to_numpy(dtype=float) / 7)
     else:
         assert result.model.bgnbd is None
-        want = s["p_alive"].to_numpy() * (7.0 / np.maximum(s["expected_gap_days"].to_numpy(), 1.0)) * 90.0 / 7
+        own_rate = 7.0 / np.maximum(s["expected_gap_days"].to_numpy(), 1.0)
+        want = s["p_alive"].to_numpy() * own_rate * 90.0 / 7
     np.testing.assert_array_equal(got[repeat], want[repeat])
     assert np.isfinite(got).all() and (got >= 0).all()
 

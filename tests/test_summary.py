@@ -237,13 +237,14 @@ def _in_customer_order(seed, n_customers, bought_nothing=""):
     frame["customer_id"] = frame["customer_id"].astype("category")
     codes = frame["customer_id"].cat.codes.to_numpy()
     if bought_nothing:
-        frame.loc[codes < 120 if bought_nothing == "the first 120" else codes % 7 == 3, "kind"] = "cancelled"
+        nothing = codes < 120 if bought_nothing == "the first 120" else codes % 7 == 3
+        frame.loc[nothing, "kind"] = "cancelled"
     return frame, np.argsort(codes, kind="stable")
 
 
 @pytest.mark.parametrize(("seed", "n_customers", "part_lines", "bought_nothing"),
-                         [(1, 300, 250, ""), (2, 40, 400, ""), (3, 1, 250, ""), (4, 300, 250, "the first 120"),
-                          (5, 300, 250, "every seventh")])
+                         [(1, 300, 250, ""), (2, 40, 400, ""), (3, 1, 250, ""),
+                          (4, 300, 250, "the first 120"), (5, 300, 250, "every seventh")])
 def test_the_occasions_from_the_importers_customer_order_in_parts_equal_the_sorted_ones(
         seed, n_customers, part_lines, bought_nothing, monkeypatch):
     """With the importer's customer order, each part makes its own keys from its rows (no sort, and
@@ -255,7 +256,8 @@ def test_the_occasions_from_the_importers_customer_order_in_parts_equal_the_sort
     frame, customer_order = _in_customer_order(seed, n_customers, bought_nothing)
     as_of = date(2025, 6, 1)  # after every line: the customer order can be used
     plain = summarize(frame, as_of).customers
-    assert len(plain) == n_customers - {"": 0, "the first 120": 120, "every seventh": 43}[bought_nothing]
+    bought = n_customers - {"": 0, "the first 120": 120, "every seventh": 43}[bought_nothing]
+    assert len(plain) == bought
     monkeypatch.setattr(pandas_engine, "_PARALLEL_MIN", 2)
     monkeypatch.setattr(pandas_engine, "_PART_LINES", part_lines)
     monkeypatch.setattr(pandas_engine, "sort_with_positions", lambda *a, **k: pytest.fail("sorted"))

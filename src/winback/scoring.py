@@ -146,8 +146,8 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
             rate_per_week /= bg.params_["alpha"] + age
         else:
             p_alive_bg, rate_per_week = np.full(n, np.nan), np.full(n, np.nan)
-        # Each temporary of 3.6 million values is let go of as soon as it is used, so that the arrays
-        # made after it reuse its memory: a scan's memory peaks at the end of scoring.
+        # Each temporary of 3.6 million values is let go of as soon as it is used, so that the
+        # arrays made after it reuse its memory: a scan's memory peaks at the end of scoring.
         del x, t_x, age
         curve, pop_gap, k, gap = rhythm.result()
         # (The curve's probabilities were the second thread's; here the two threads take about as long.)
@@ -229,10 +229,10 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     }
     for name, values in columns.items():
         out[name] = pd.Series(values, index=out.index, copy=False)
-    # What expected_purchases needs, as the columns it is worked out from (no copies): it is kept as
-    # long as the result, and its own arrays (frequency, recency, age and days since the last order as
-    # floats, the rate) held about 140 MB at 3.6 million customers through the call list, where a scan
-    # peaks. A backtest calls it once or twice, and makes them again then.
+    # What expected_purchases needs, as the columns it is worked out from (no copies): it is kept
+    # as long as the result, and its own arrays (frequency, recency, age and days since the last
+    # order as floats, the rate) held about 140 MB at 3.6 million customers through the call list,
+    # where a scan peaks. A backtest calls it once or twice, and makes them again then.
     kept = {name: out[name] for name in ("frequency", "recency_days", "age_days", "days_since_last",
                                          "p_alive", "expected_gap_days")}
     del repeat

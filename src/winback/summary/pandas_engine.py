@@ -114,7 +114,8 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
     def of_buyers(per_code: np.ndarray) -> np.ndarray:
         return per_code if everyone else per_code[buyers]
 
-    refunds, margin, seen = of_buyers(per_line["refunds"]), of_buyers(per_line["margin"]), per_line["seen"]
+    refunds, margin = of_buyers(per_line["refunds"]), of_buyers(per_line["margin"])
+    seen = per_line["seen"]
     last_year = of_buyers(per_line["last_year"]) if has_amount else stats["last_year"]
     gross, repeat_avg = stats["gross"], stats["repeat_avg"]
     gap_median, gap_spread, first_gap = stats["gap_median"], stats["gap_spread"], stats["first_gap"]
@@ -296,7 +297,8 @@ def _end_to_end(part: Callable[[int, int], dict[str, np.ndarray] | None], bounds
         for name, values in done.items():
             out[name][ends[i]:ends[i + 1]] = values
 
-    with ThreadPoolExecutor(max_workers=min(2, _cores()), thread_name_prefix="winback-summary") as pool:
+    workers = min(2, _cores())
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="winback-summary") as pool:
         list(pool.map(run, range(n_parts)))
     if gave_up.is_set() or not out:
         return None
@@ -484,7 +486,8 @@ def _as_dates(days: np.ndarray, like: np.dtype) -> np.ndarray:
     """Day numbers as dates in the input's datetime unit (the importer gives ns)."""
     unit = np.datetime_data(like)[0] if np.dtype(like).kind == "M" else "ns"
     if unit not in ("D", "s", "ms", "us", "ns"):
-        return (np.datetime64("1970-01-01", "D") + days.astype("timedelta64[D]")).astype(f"datetime64[{unit}]")
+        dates = np.datetime64("1970-01-01", "D") + days.astype("timedelta64[D]")
+        return dates.astype(f"datetime64[{unit}]")
     # One new array: the day numbers times the unit's ticks per day (no timedelta and date copies).
     ticks = days.astype(np.int64)
     ticks *= np.timedelta64(1, "D") // np.timedelta64(1, unit)
