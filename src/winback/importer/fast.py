@@ -407,7 +407,9 @@ def _digit_ids(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, bool, np.
     del ordered
     codes = np.empty(len(new), dtype=np.int32 if len(new) < 2**31 else np.int64)
     codes[order] = np.cumsum(new, dtype=codes.dtype) - 1
-    # One array first: a take across Arrow's blocks is several times slower than from one.
+    # One array first. (An earlier measurement found a take across Arrow's blocks several times
+    # slower; with pyarrow 26 it is about as fast here: 0.89-1.03 s for the whole numbering against
+    # 0.94-0.99 s at ten million rows, at the same peak. Either will do.)
     whole = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     distinct = whole.take(pa.array(order[new]))
     return codes, pc.cast(distinct, pa.large_string()), True, order
