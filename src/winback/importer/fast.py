@@ -617,14 +617,16 @@ class _OrderIds:
         order = np.argsort(asked, kind="stable")
         line = asked[order] + 1  # line 0: the header; line L starts after the file's L-th line feed
         start, feeds_to, size = self.index
-        block = np.searchsorted(feeds_to, line)  # the block that line feed is in
+        block = np.searchsorted(feeds_to, line)  # the block that line feed is in (in block order)
+        blocks, first = np.unique(block, return_index=True)
+        first = np.append(first, len(line))  # block i's lines: line[first[i]:first[i + 1]]
         feeds_before = np.concatenate([[0], feeds_to[:-1]])
         picked = []
         with open(self.path, "rb") as fh:
             if os.fstat(fh.fileno()).st_size != size:
                 raise self._changed()
-            for b in np.unique(block):  # a read of about a megabyte per block with rows asked for
-                wanted = line[block == b] - feeds_before[b]  # their feeds, counted in the block
+            for i, b in enumerate(blocks):  # one read of about a megabyte per block with rows
+                wanted = line[first[i]:first[i + 1]] - feeds_before[b]  # their feeds, in the block
                 block_end = int(start[b + 1]) if b + 1 < len(start) else size
                 window = block_end - int(start[b]) + (64 << 10)
                 while True:  # the block, and on to the line feed that ends its last line asked for
