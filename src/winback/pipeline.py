@@ -166,15 +166,15 @@ class Analysis:
     last_year: pd.Series  # each customer's value in the 12 months up to the as-of date
 
 
-def _line_counts(orders: pd.DataFrame, in_window: np.ndarray) -> dict:
+def _line_counts(orders: pd.DataFrame, in_window: np.ndarray, purchase: np.ndarray) -> dict:
     """Purchase, refund and cancelled lines up to the as-of date (``in_window``), and the first and
-    last purchase date (ISO, or None), from the kind and date columns alone: filtering the
-    ten-million-row frame to its purchases copied every column (about 2 s and 200 MB at 10M orders)
-    for a count and two dates."""
+    last purchase date (ISO, or None), from the kind and date columns alone (``purchase``: a flag
+    per purchase line): filtering the ten-million-row frame to its purchases copied every column
+    (about 2 s and 200 MB at 10M orders) for a count and two dates."""
     kinds = orders["kind"]
     counts = (kinds if in_window.all() else kinds[in_window]).value_counts()
     dates = orders["order_date"].to_numpy(dtype="datetime64[ns]")
-    purchase = (kinds == "purchase").to_numpy(dtype=bool) & ~np.isnat(dates) & in_window
+    purchase = purchase & ~np.isnat(dates) & in_window
     out = {kind: int(counts.get(kind, 0)) for kind in ("purchase", "refund", "cancelled")}
     if purchase.any():
         days = dates.view(np.int64)
@@ -222,7 +222,8 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
     # What the later steps read of the orders is taken now, and the orders let go of: scoring then
     # runs in memory that depends on the customers alone (about 30 bytes an order less at the peak).
     in_window = (every_order["order_date"] <= pd.Timestamp(options.as_of)).to_numpy()
-    line_counts = _line_counts(every_order, in_window)
+    purchase = (every_order["kind"] == "purchase").to_numpy(dtype=bool)
+    line_counts = _line_counts(every_order, in_window, purchase)
     named = [c for c in ("name", "phone", "email") if c in every_order]
     from_orders = empty_contacts()
     if named:
@@ -235,9 +236,9 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
         orders = kept = every_order if in_window.all() else every_order[in_window]
     else:
         is_nightly = options.nightly is not None and history is not None
-        orders = _orders_for_later(every_order, in_window, nightly=is_nightly,
+        orders = _orders_for_later(every_order, in_window, purchase, nightly=is_nightly,
                                    nightly_since=history.previous_as_of if is_nightly else None)
-    del every_order, in_window
+    del every_order, in_window, purchase
     release_memory()
     analysis = _score(summary, options.horizon_days)
     scored = analysis.scored
@@ -297,24 +298,23 @@ def _in_window(orders: pd.DataFrame, in_window: np.ndarray, columns: Sequence[st
     return part if in_window.all() else part[in_window]
 
 
-def _orders_for_later(orders: pd.DataFrame, in_window: np.ndarray, *, nightly_since: date | None,
-                      nightly: bool) -> pd.DataFrame:
+def _orders_for_later(orders: pd.DataFrame, in_window: np.ndarray, purchase: np.ndarray, *,
+                      nightly_since: date | None, nightly: bool) -> pd.DataFrame:
     """The orders up to the as-of date that the steps after scoring read, with the columns they
-    read: purchases naming a product (the call list's last products), and for a nightly run the
-    refunds (the cooldown) and the purchases since the last run (the nightly diff). A few rows of
-    most files."""
-    kind = orders["kind"]
+    read: purchases (``purchase``: a flag per purchase line) naming a product (the call list's last
+    products), and for a nightly run the refunds (the cooldown) and the purchases since the last
+    run (the nightly diff). A few rows of most files."""
     columns = ["customer_id", "order_date", "kind"]
     needed = np.zeros(len(orders), dtype=bool)
     if "product" in orders:
         columns += ["product", "line"]
         named = (orders["product"].fillna("") != "").to_numpy(dtype=bool)
-        needed |= (kind == "purchase").to_numpy(dtype=bool) & named
+        needed |= purchase & named
     if nightly:
-        needed |= (kind == "refund").to_numpy(dtype=bool)
+        needed |= (orders["kind"] == "refund").to_numpy(dtype=bool)
         if nightly_since is not None:
-            needed |= (kind == "purchase").to_numpy(dtype=bool) & (
-                orders["order_date"] > pd.Timestamp(nightly_since)).to_numpy(dtype=bool)
+            since = (orders["order_date"] > pd.Timestamp(nightly_since)).to_numpy(dtype=bool)
+            needed |= purchase & since
     needed &= in_window
     return orders.loc[needed, columns].reset_index(drop=True)
 
