@@ -26,7 +26,7 @@ from winback.writers import (
     csv_bytes,
     csv_phones,
     json_bytes,
-    json_text,
+    write_json,
     mirror_dialect,
     neutralize,
     owner_paths,
@@ -276,21 +276,30 @@ def _as_lists(value: object) -> object:
     return value
 
 
-def test_json_text_writes_arrow_id_lists_as_the_json_module_writes_lists():
-    """The nightly run summary's id lists go out through Arrow: the text must be json.dumps' own, at
-    any depth, with quotes, backslashes and non-ASCII letters, empty lists, chunked arrays, and the
-    lists Arrow does not escape (control characters, nulls) handed back to Python's encoder."""
-    plain = ["00042", 'say "hi"', "back\\slash", "Çelik Ltd. Şti.", "Абвгд", "", "x,", "a\u2028b"]
+def _written_json(data: object, slice_rows: int) -> str:
+    out = io.BytesIO()
+    write_json(data, out, slice_rows=slice_rows)
+    return out.getvalue().decode("utf-8")
+
+
+@pytest.mark.parametrize("slice_rows", [1, 3, 65_536])
+def test_write_json_writes_arrow_id_lists_as_the_json_module_writes_lists(slice_rows):
+    """The nightly run summary's id lists go out through Arrow, a slice of ids at a time: the text
+    must be json.dumps' own (and a line break), at any depth, with quotes, backslashes and non-ASCII
+    letters in some slices and not others, empty ids and lists, chunked arrays, and the lists Arrow
+    does not escape (control characters, nulls) handed back to Python's encoder."""
+    plain = ["00042", 'say "hi"', "back\\slash", "Çelik Ltd. Şti.", "Абвгд", "", "x,", "a\u2028b",
+             "p", "q", "r", ""]
     data = {
         "as_of": "2026-11-29",
         "ids_in_a_string": "not a list",
         "nightly": {"diff": {
             "came_back": {"count": len(plain), "customer_ids": pa.array(plain)},
             "newly_lapsed": {"count": 0, "customer_ids": pa.array([], pa.large_string())},
-            "still_lapsed": {"count": 3, "customer_ids": pa.chunked_array([["b", "c"], ["d"]])},
+            "still_lapsed": {"count": 3, "customer_ids": pa.chunked_array([["b", "c"], [], ["d"]])},
         }},
         "deeper": [{"ids": pa.array(["tab\there", "ok"])}, {"ids": pa.array(["x", None])}],
-        "last": pa.array(["z"], pa.large_string()),
+        "last": pa.array(["z", '"', "y"], pa.large_string()),
     }
-    assert json_text(data) == json.dumps(_as_lists(data), ensure_ascii=False, indent=2)
-    assert json_text({"n": 1}) == json.dumps({"n": 1}, ensure_ascii=False, indent=2)
+    assert _written_json(data, slice_rows) == json.dumps(_as_lists(data), ensure_ascii=False, indent=2) + "\n"
+    assert _written_json({"n": 1}, slice_rows) == json.dumps({"n": 1}, ensure_ascii=False, indent=2) + "\n"

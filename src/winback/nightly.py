@@ -67,7 +67,7 @@ class NightlyDiff:
 
     def to_dict(self, arrow_ids: bool = False) -> dict:
         """``arrow_ids``: the id lists as the Arrow arrays they are, for
-        :func:`winback.writers.json_text` (millions of ids as Python strings cost hundreds of
+        :func:`winback.writers.write_json` (millions of ids as Python strings cost hundreds of
         MB)."""
         return {
             "previous_as_of": None if self.previous_as_of is None else self.previous_as_of.isoformat(),

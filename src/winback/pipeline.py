@@ -99,7 +99,7 @@ class ScanResult:
     def to_dict(self, call_list_path: str | None, arrow_ids: bool = False) -> dict:
         """The ``--json`` run summary (a documented, stable contract: docs/json-summary.md).
         ``arrow_ids``: the nightly diff's id lists as Arrow arrays (written by
-        :func:`winback.writers.json_text`)."""
+        :func:`winback.writers.write_json`)."""
         rep = self.report
         lines = self.line_counts
         return {

@@ -32,7 +32,7 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -139,12 +139,22 @@ def csv_bytes(rows: pd.DataFrame, dialect: CsvDialect = COMMA, *, bom: bool = Tr
     return (("\ufeff" if bom else "") + buf.getvalue()).encode("utf-8")
 
 
-def json_text(data: object) -> str:
-    """``json.dumps(data, ensure_ascii=False, indent=2)``, where ``data`` may hold Arrow text arrays
-    in place of lists of strings: the text is the same as for those arrays as lists, but Arrow
-    escapes and joins them. (A nightly run summary lists millions of customer ids; as Python
-    strings, through the encoder that ``indent`` makes run in Python, three million took about 2 s
-    and 250 MB more.)"""
+def write_json(data: object, stream: IO[bytes], slice_rows: int = 65_536) -> None:
+    """Write ``json.dumps(data, ensure_ascii=False, indent=2)`` and a line break to ``stream`` as
+    UTF-8, where ``data`` may hold Arrow text arrays in place of lists of strings: the text is the
+    same as for those arrays as lists, but Arrow escapes and joins them, ``slice_rows`` ids at a
+    time, and the joined text goes out as it is made. (A nightly run summary lists millions of
+    customer ids: as Python strings, through the encoder that ``indent`` makes run in Python, three
+    million took about 2 s and 250 MB more; joined whole and held as one text, about 230 MB more.)"""
+    for piece in _json_pieces(data, slice_rows):
+        stream.write(piece.encode("utf-8") if isinstance(piece, str) else piece)
+    stream.write(b"\n")
+    stream.flush()
+
+
+def _json_pieces(data: object, slice_rows: int = 65_536) -> Iterator[str | pa.Buffer]:
+    """The text of ``json.dumps(data, ensure_ascii=False, indent=2)`` in pieces: text, and for the
+    Arrow arrays in ``data``, UTF-8 buffers of at most ``slice_rows`` ids each."""
     token = secrets.token_hex(8)
     arrays: list[pa.Array | pa.ChunkedArray] = []
 
@@ -159,33 +169,44 @@ def json_text(data: object) -> str:
         return value
 
     text = json.dumps(swap(data), ensure_ascii=False, indent=2)
-    pieces, at = [], 0
+    at = 0
     for k, ids in enumerate(arrays):
         mark = f'"{token}-{k}"'
         where = text.index(mark, at)
         line = text[text.rfind("\n", 0, where) + 1:where]
-        pieces += [text[at:where], _json_list(ids, len(line) - len(line.lstrip(" ")))]
+        yield text[at:where]
+        yield from _json_list(ids, len(line) - len(line.lstrip(" ")), slice_rows)
         at = where + len(mark)
-    return "".join(pieces) + text[at:]
+    yield text[at:]
 
 
-def _json_list(ids: pa.Array | pa.ChunkedArray, indent: int) -> str:
+def _json_list(ids: pa.Array | pa.ChunkedArray, indent: int, slice_rows: int) -> Iterator[str | pa.Buffer]:
     """Text ``ids`` as ``json.dumps(ids.to_pylist(), ensure_ascii=False, indent=2)`` writes them in
-    a line indented by ``indent`` spaces."""
-    if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks()
+    a line indented by ``indent`` spaces, in pieces."""
     if not len(ids):
-        return "[]"
+        yield "[]"
+        return
     if ids.null_count or pc.any(pc.match_substring_regex(ids, r"[\x00-\x1f]")).as_py():
         # Control characters (which JSON escapes one by one) or nulls: Python's encoder, indented.
         as_python = json.dumps(ids.to_pylist(), ensure_ascii=False, indent=2)
-        return as_python.replace("\n", "\n" + " " * indent)
-    escaped = pc.replace_substring(pc.replace_substring(ids.cast(pa.large_string()), "\\", "\\\\"),
-                                   '"', '\\"')
+        yield as_python.replace("\n", "\n" + " " * indent)
+        return
     pad = " " * (indent + 2)
-    one_list = pa.LargeListArray.from_arrays(pa.array([0, len(escaped)], pa.int64()), escaped)
-    joined = pc.binary_join(one_list, pa.scalar(f'",\n{pad}"', pa.large_string()))[0].as_py()
-    return f'[\n{pad}"{joined}"\n{" " * indent}]'
+    between = f'",\n{pad}"'
+    yield f'[\n{pad}"'
+    chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
+    first = True
+    for chunk in chunks:
+        for start in range(0, len(chunk), slice_rows):
+            part = chunk.slice(start, slice_rows)
+            if pc.any(pc.match_substring_regex(part, r'["\\]')).as_py():
+                part = pc.replace_substring(pc.replace_substring(part, "\\", "\\\\"), '"', '\\"')
+            one_list = pa.ListArray.from_arrays(pa.array([0, len(part)], pa.int32()), part)
+            if not first:
+                yield between
+            first = False
+            yield pc.binary_join(one_list, pa.scalar(between, part.type))[0].as_buffer()
+    yield f'"\n{" " * indent}]'
 
 
 def json_bytes(rows: pd.DataFrame) -> bytes:

@@ -69,7 +69,7 @@ from winback.writers import (
     DIALECTS,
     FORMATS,
     atomic_write,
-    json_text,
+    write_json,
     owner_paths,
     render,
     write_call_list,
@@ -246,7 +246,7 @@ def scan_command(
             data["call_list"]["owner_files"] = extra
             if data["nightly"] is not None:
                 data["nightly"].update(run_info)
-            typer.echo(json_text(data))
+            write_json(data, typer.get_binary_stream("stdout"))
         elif not quiet:
             console = make_console(sys.stderr if out == "-" else sys.stdout)
             render_scan(console, result, out_label, show_table=out != "-", owner_files=extra,
