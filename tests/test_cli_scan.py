@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -246,6 +247,43 @@ def test_the_command_itself_writes_and_prints_everything_before_it_exits(tmp_pat
     bad_option = subprocess.run([sys.executable, "-m", "winback", "scan", "--no-such-option"],
                                 capture_output=True, text=True, check=False)
     assert bad_option.returncode == 2
+
+
+def _with_reader_gone(args: list[str]) -> tuple[int, str]:
+    """Run the command with standard output a pipe whose reader has gone before the first byte."""
+    proc = subprocess.Popen([sys.executable, "-m", "winback", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    return proc.wait(), stderr
+
+
+def test_a_reader_that_stops_reading_the_run_summary_ends_the_command_quietly(tmp_path):
+    """`winback scan ... --json | head`: the summary comes after the files are written; when the
+    program reading it has gone, the command stops writing and ends with 0, not "internal error"."""
+    out = tmp_path / "calls.csv"
+    code, stderr = _with_reader_gone(["scan", str(SAMPLE), "--as-of", SAMPLE_AS_OF, "--json",
+                                      "--out", str(out)])
+    assert code == 0, stderr
+    assert "Error" not in stderr and "Traceback" not in stderr
+    assert out.read_bytes().count(b"\r\n") > 1
+
+
+def test_a_call_list_to_standard_output_that_nobody_reads_is_an_output_error(tmp_path):
+    """`--out -`: the list is what was asked for, so a reader gone before its end is exit 5 with a
+    message, and a nightly run records no night (its customers were not listed to anybody)."""
+    args = ["scan", str(SAMPLE), "--as-of", SAMPLE_AS_OF, "--out", "-"]
+    code, stderr = _with_reader_gone(args)
+    assert code == 5, stderr
+    assert stderr.startswith("Error: the call list was not written whole to standard output")
+    assert "Traceback" not in stderr
+    state = tmp_path / "state.db"
+    code, stderr = _with_reader_gone([*args, "--state", str(state)])
+    assert code == 5, stderr
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT count(*) FROM lapsed_snapshots").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM assignments").fetchone() == (0,)
+        assert db.execute("SELECT exit_code FROM runs").fetchall() == [(5,)]
 
 
 def test_sample_with_customers_file(runner, tmp_path):

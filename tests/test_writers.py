@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import io
 import json
 import os
@@ -172,6 +173,41 @@ def test_stream_refuses_xlsx_and_writes_csv_without_bom():
         write_stream(writer_rows(), io.BytesIO(), "xlsx")
 
 
+class _Pipe(io.RawIOBase):
+    """Standard output as a pipe or a disk: takes at most ``per_write`` bytes a call, and after
+    ``limit`` bytes fails as ``error`` (a reader gone, a full disk)."""
+
+    def __init__(self, per_write: int, limit: int | None = None,
+                 error: OSError | None = None) -> None:
+        self.data, self.per_write, self.limit, self.error = bytearray(), per_write, limit, error
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        if self.limit is not None and len(self.data) >= self.limit:
+            raise self.error
+        taken = bytes(b[:self.per_write])
+        self.data += taken
+        return len(taken)
+
+
+def test_stream_writes_the_whole_list_through_partial_writes_or_says_it_could_not():
+    """A pipe or a disk takes part of a write without an error (only the next write fails): the list
+    goes out whole, or the command fails with OutputError, never a list cut short with success."""
+    whole = io.BytesIO()
+    write_stream(writer_rows(), whole, "csv", SEMICOLON)
+    slow = _Pipe(per_write=7)
+    write_stream(writer_rows(), slow, "csv", SEMICOLON)
+    assert bytes(slow.data) == whole.getvalue()
+    gone = _Pipe(per_write=7, limit=20, error=BrokenPipeError(errno.EPIPE, "Broken pipe"))
+    with pytest.raises(OutputError, match=r"stopped reading.*--out FILE"):
+        write_stream(writer_rows(), gone, "csv", SEMICOLON)
+    full = _Pipe(per_write=7, limit=20, error=OSError(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(OutputError, match="No space left on device"):
+        write_stream(writer_rows(), full, "json")
+
+
 def test_owner_paths():
     paths = owner_paths(Path("out/calls.csv"), ["Ayşe Yılmaz", "ayşe yılmaz", "Иванов", "a/b", ""])
     assert {k: v.name for k, v in paths.items()} == {
@@ -301,5 +337,6 @@ def test_write_json_writes_arrow_id_lists_as_the_json_module_writes_lists(slice_
         "deeper": [{"ids": pa.array(["tab\there", "ok"])}, {"ids": pa.array(["x", None])}],
         "last": pa.array(["z", '"', "y"], pa.large_string()),
     }
-    assert _written_json(data, slice_rows) == json.dumps(_as_lists(data), ensure_ascii=False, indent=2) + "\n"
+    expected = json.dumps(_as_lists(data), ensure_ascii=False, indent=2) + "\n"
+    assert _written_json(data, slice_rows) == expected
     assert _written_json({"n": 1}, slice_rows) == json.dumps({"n": 1}, ensure_ascii=False, indent=2) + "\n"

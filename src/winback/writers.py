@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import io
 import json
 import os
@@ -145,7 +146,7 @@ def write_json(data: object, stream: IO[bytes], slice_rows: int = 65_536) -> Non
     same as for those arrays as lists, but Arrow escapes and joins them, ``slice_rows`` ids at a
     time, and the joined text goes out as it is made. (A nightly run summary lists millions of
     customer ids: as Python strings, through the encoder that ``indent`` makes run in Python, three
-    million took about 2 s and 250 MB more; joined whole and held as one text, about 230 MB more.)"""
+    million took about 2 s and 250 MB more; joined whole and held as one text, 230 MB more.)"""
     for piece in _json_pieces(data, slice_rows):
         stream.write(piece.encode("utf-8") if isinstance(piece, str) else piece)
     stream.write(b"\n")
@@ -180,7 +181,8 @@ def _json_pieces(data: object, slice_rows: int = 65_536) -> Iterator[str | pa.Bu
     yield text[at:]
 
 
-def _json_list(ids: pa.Array | pa.ChunkedArray, indent: int, slice_rows: int) -> Iterator[str | pa.Buffer]:
+def _json_list(ids: pa.Array | pa.ChunkedArray, indent: int,
+               slice_rows: int) -> Iterator[str | pa.Buffer]:
     """Text ``ids`` as ``json.dumps(ids.to_pylist(), ensure_ascii=False, indent=2)`` writes them in
     a line indented by ``indent`` spaces, in pieces."""
     if not len(ids):
@@ -309,11 +311,26 @@ def write_csv(rows: pd.DataFrame, path: Path, dialect: CsvDialect = COMMA) -> Pa
 
 
 def write_stream(rows: pd.DataFrame, stream: IO[bytes], fmt: str = "csv", dialect: CsvDialect = COMMA) -> None:
-    """CSV or JSON to an already open binary stream (``--out -``); CSV without the byte order mark."""
+    """CSV or JSON to an already open binary stream (``--out -``, standard output); CSV without
+    the byte order mark. The whole list, or :class:`OutputError`: a pipe whose reader has gone, or a
+    full disk, takes part of a write without an error, and only the next write fails."""
     if fmt == "xlsx":
         raise OutputError("an Excel workbook cannot go to standard output. Give a file name with --out.")
-    stream.write(render(rows, fmt, dialect, bom=False))
-    stream.flush()
+    rest = memoryview(render(rows, fmt, dialect, bom=False))
+    try:
+        while len(rest):
+            written = stream.write(rest)
+            if not written:
+                raise OSError(errno.EIO, "it took no more")
+            rest = rest[written:]
+        stream.flush()
+    except BrokenPipeError:
+        raise OutputError("the call list was not written whole to standard output: the program "
+                          "reading it stopped reading (as head does). To keep the whole list, "
+                          "write it to a file with --out FILE.") from None
+    except OSError as exc:
+        raise OutputError("the call list was not written whole to standard output "
+                          f"({exc.strerror}). Write it to a file with --out FILE.") from None
 
 
 def owner_paths(path: Path, owners: list[str]) -> dict[str, Path]:

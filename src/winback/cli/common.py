@@ -87,6 +87,8 @@ def errors(verbose: bool) -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
+    except BrokenPipeError:  # the reader of standard output stopped reading (winback ... | head)
+        raise typer.Exit(0) from None
     except Exception as exc:  # noqa: BLE001 - mapped to an exit code right here
         raise fail(exc, verbose) from None
 
