@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from winback._sorting import argsort_descending, strings_in_order
+from winback._sorting import argsort_descending, member_mask, strings_in_order
 from winback.contacts import DNC, Suppression, empty_contacts, format_phones, suppressed
 from winback.segments import SEGMENTS, reasons
 
@@ -75,6 +75,9 @@ class SelectOptions:
     departed_owners: tuple[str, ...] = ()  # owners who have left: their customers are orphaned
     country: str = "TR"  # for phone numbers written without a country code
     suppression: Suppression | None = None
+    # Make only these customers' rows, at their ranks among everyone listed (winback explain): the
+    # whole calling order is worked out, but millions of rows need not be formatted for one.
+    only: tuple[str, ...] = ()
 
 
 @dataclass
@@ -214,13 +217,18 @@ def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *
     ranking = rank(scores, options, contacts, leave_out, first=options.top)
     top = len(ranking.order) if options.top is None else options.top
     listed, listed_at = ranking.order[:top], ranking.contact_at[:top]
+    orphaned = ranking.orphaned[:top]
     ids = scores.index
+    ranks = np.arange(1, len(listed) + 1, dtype="int64")
+    if options.only:
+        at = np.flatnonzero(np.isin(listed, np.flatnonzero(member_mask(ids, list(options.only)))))
+        listed, listed_at, orphaned, ranks = listed[at], listed_at[at], orphaned[at], ranks[at]
     listed_owner = _owners(scores, contacts, listed, listed_at)
-    listed_orphaned = pd.Series(ranking.orphaned[:top], index=listed_owner.index)
+    listed_orphaned = pd.Series(orphaned, index=listed_owner.index)
     assignee = listed_owner.where(~listed_orphaned, UNASSIGNED)
     rows = _rows(scores.iloc[listed], orders, _people(contacts, listed_at, ids[listed]), listed_owner,
-                 listed_orphaned, options, currency=currency, has_amount=has_amount, has_margin=has_margin,
-                 median_second_days=median_second_days)
+                 listed_orphaned, options, ranks, currency=currency, has_amount=has_amount,
+                 has_margin=has_margin, median_second_days=median_second_days)
     return CallList(
         rows=rows,
         lapsed=ranking.lapsed,
@@ -263,11 +271,11 @@ def _owners(scores: pd.DataFrame, contacts: pd.DataFrame, where: np.ndarray, at:
 
 
 def _rows(ranked: pd.DataFrame, orders: pd.DataFrame, people: pd.DataFrame, owner: pd.Series,
-          orphaned: pd.Series, options: SelectOptions, *, currency: str | None, has_amount: bool,
-          has_margin: bool, median_second_days: float | None) -> pd.DataFrame:
+          orphaned: pd.Series, options: SelectOptions, ranks: np.ndarray, *, currency: str | None,
+          has_amount: bool, has_margin: bool, median_second_days: float | None) -> pd.DataFrame:
     """Format the listed customers as call-list rows (the only per-row work)."""
     rows = pd.DataFrame(index=ranked.index)
-    rows["rank"] = np.arange(1, len(ranked) + 1, dtype="int64")
+    rows["rank"] = ranks
     rows["customer_id"] = ranked.index.astype("str")
     rows["segment"] = ranked["segment"].astype("str")
     rows["reason"] = reasons(ranked, currency=currency, has_amount=has_amount,

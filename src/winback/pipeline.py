@@ -63,16 +63,19 @@ class ScanOptions:
     per_owner: int | None = None
     departed_owners: tuple[str, ...] = ()
     nightly: NightlyOptions | None = None  # cooldown and control group; None = a one-off run
-    keep_orders: bool = False  # every order kept, in ScanResult.orders (winback explain)
+    keep_orders: bool = False  # every order kept, in ScanResult.orders
+    # winback explain: only these customers' call-list rows are made (at their ranks in the whole
+    # calling order, with top=None), and ScanResult.orders holds their orders alone (of any date).
+    explain_ids: tuple[str, ...] = ()
 
 
 @dataclass
 class ScanResult:
     as_of: date
     report: ImportReport
-    # Every order up to the as-of date, with ScanOptions.keep_orders (winback explain), else None:
-    # a scan lets go of the orders once they are summarised (docs/performance.md, "What memory grows
-    # with").
+    # Every order up to the as-of date with ScanOptions.keep_orders; with ScanOptions.explain_ids,
+    # those customers' orders of any date; else None: a scan lets go of the orders once they are
+    # summarised (docs/performance.md, "What memory grows with").
     orders: pd.DataFrame | None
     scores: pd.DataFrame  # one row per customer: summary + scores + segment
     model: ModelInfo
@@ -234,6 +237,13 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
     kept = None
     if options.keep_orders:  # every order up to the as-of date, for the later steps too
         orders = kept = every_order if in_window.all() else every_order[in_window]
+    elif options.explain_ids:  # the orders of the customers explained (of any date: explain()
+        # tells a customer whose orders all come later from one not in the file)
+        kept = every_order[_orders_of(every_order["customer_id"], options.explain_ids)]
+        kept = kept.reset_index(drop=True)
+        if isinstance(kept["customer_id"].dtype, pd.CategoricalDtype):  # their ids, not millions
+            kept["customer_id"] = kept["customer_id"].cat.remove_unused_categories()
+        orders = kept[(kept["order_date"] <= pd.Timestamp(options.as_of)).to_numpy()]
     else:
         is_nightly = options.nightly is not None and history is not None
         orders = _orders_for_later(every_order, in_window, purchase, nightly=is_nightly,
@@ -252,7 +262,7 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
     select_options = SelectOptions(
         top=options.top, min_value=options.min_value, segments=options.segments,
         per_owner=options.per_owner, departed_owners=options.departed_owners, country=country,
-        suppression=suppression,
+        suppression=suppression, only=options.explain_ids,
     )
 
     def choose(opts: SelectOptions, leave_out: np.ndarray | None = None) -> CallList:
@@ -296,6 +306,15 @@ def _in_window(orders: pd.DataFrame, in_window: np.ndarray, columns: Sequence[st
     columns at most, never of the whole frame."""
     part = orders[[c for c in columns if c in orders]]
     return part if in_window.all() else part[in_window]
+
+
+def _orders_of(ids: pd.Series, wanted: Sequence[str]) -> np.ndarray:
+    """A flag per order: its customer is one of ``wanted`` (found by category code: no text per
+    order, and no hash table of millions of ids as pandas' lookups build)."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        codes = np.flatnonzero(member_mask(ids.cat.categories, list(wanted)))
+        return np.isin(ids.cat.codes.to_numpy(), codes)
+    return member_mask(ids, list(wanted))
 
 
 def _orders_for_later(orders: pd.DataFrame, in_window: np.ndarray, purchase: np.ndarray, *,

@@ -52,7 +52,7 @@ def explain_command(
     opts = import_options(encoding, mapping, date_format, decimal, max_skipped)
     with errors(verbose):
         options = ScanOptions(as_of=as_of_date, horizon_days=horizon, top=None, import_options=opts,
-                              keep_orders=True)
+                              explain_ids=(customer_id.strip(),))
         result = scan([file], options)
         ex = explain(result, customer_id)
         if json_:
