@@ -95,3 +95,38 @@ def test_cli_holdout_must_be_a_length(runner, write):
     src = write("o.csv", "customer,date,amount\nA,2025-01-01,5\n")
     result = runner.invoke(app, ["backtest", src, "--holdout", "soon"])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("as_categories", [True, False])
+def test_who_came_back_is_counted_as_pandas_counts_it(as_categories):
+    """The holdout's distinct purchase dates per customer, counted on the ids' codes and matched by
+    Arrow, are what pandas' drop_duplicates, groupby and reindex give: for ids as categories (as
+    the importer gives them) or as text, customers in any order, and customers without orders."""
+    from tests.conftest import SAMPLE
+    from winback.backtest import _occasions
+    from winback.importer import load_orders
+
+    orders = load_orders([str(SAMPLE)]).orders
+    if not as_categories:
+        orders["customer_id"] = orders["customer_id"].astype("str")
+    assert isinstance(orders["customer_id"].dtype, pd.CategoricalDtype) == as_categories
+    dates = orders["order_date"].to_numpy(dtype="datetime64[ns]")
+    rows = ((orders["kind"] == "purchase").to_numpy() & (dates > np.datetime64("2026-06-01"))
+            & (dates <= np.datetime64("2026-08-30")))
+    ids = pd.Series(orders["customer_id"].astype("str").unique())
+    shuffled = ids.sample(frac=1, random_state=7)
+    customers = pd.Index(pd.concat([shuffled, pd.Series(["nobody", "00000"])]), dtype="str")
+    want = (orders[rows].drop_duplicates(["customer_id", "order_date"])
+            .groupby("customer_id", observed=True).size().reindex(customers, fill_value=0))
+    got = _occasions(orders["customer_id"], rows, dates.view(np.int64), customers)
+    assert (want > 1).any() and (want == 0).any()
+    np.testing.assert_array_equal(got, want.to_numpy())
+
+
+def test_ties_are_broken_in_the_ids_text_order():
+    from winback.backtest import _id_ranks
+
+    ids = pd.Index(["b", "a", "Ç10", "10", "9", "Z", "ç", "aa", "00042", "042"], dtype="str")
+    want = np.argsort(np.asarray(ids, dtype=str), kind="stable")
+    np.testing.assert_array_equal(np.argsort(_id_ranks(ids)), want)
+    np.testing.assert_array_equal(_id_ranks(ids.sort_values()), np.arange(len(ids)))

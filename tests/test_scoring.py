@@ -239,7 +239,8 @@ def test_expected_purchases_are_worked_out_from_the_scores_when_asked(with_bgnbd
     monkeypatch.setattr(scoring, "_fit", fit)
     rows = [(f"C{i % 60}", f"2025-0{1 + i % 5}-{1 + i % 27:02d}", 10.0 + i % 13, "purchase")
             for i in range(400)]
-    one_time = [(f"N{i}", f"2025-0{1 + i % 5}-02", 20.0, "purchase") for i in range(30)]
+    # One-time buyers of the last days before the as-of date (five days): some may still return.
+    one_time = [(f"N{i}", f"2025-05-{25 + i % 5}", 20.0, "purchase") for i in range(30)]
     rows += one_time
     summary = summarize(orders_frame(rows), date(2025, 6, 1))
     result = score(summary.customers, has_amount=True)
@@ -260,6 +261,19 @@ def test_expected_purchases_are_worked_out_from_the_scores_when_asked(with_bgnbd
         own_rate = 7.0 / np.maximum(s["expected_gap_days"].to_numpy(), 1.0)
         want = s["p_alive"].to_numpy() * own_rate * 90.0 / 7
     np.testing.assert_array_equal(got[repeat], want[repeat])
+    # One-time buyers (five first-order days, so five ages, worked out once each): P(a second
+    # purchase) x (1 + what BG/NBD expects after it, in the second half of the window).
+    from winback.cadence import SecondPurchaseCurve
+
+    silent = s["days_since_last"].to_numpy(dtype=float)
+    returns = 1.0 - SecondPurchaseCurve.fit(s).p_no_purchase(silent, 90.0)
+    if with_bgnbd:
+        later = s["age_days"].to_numpy(dtype=float) / 7 + 45.0 / 7
+        returns *= 1.0 + bg.expected_purchases(45.0 / 7, np.ones(len(s)), later, later)
+    assert len(np.unique(s["age_days"].to_numpy()[~repeat])) == 5
+    may_return = returns[~repeat] > 0
+    assert len(np.unique(returns[~repeat][may_return])) >= (3 if with_bgnbd else 1)
+    np.testing.assert_array_equal(got[~repeat], returns[~repeat])
     assert np.isfinite(got).all() and (got >= 0).all()
 
     s["frequency"] = 0

@@ -33,7 +33,9 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
+from winback._sorting import as_text, strings_in_order
 from winback.errors import InputDataError
 from winback.pipeline import analyze
 
@@ -104,10 +106,14 @@ class BacktestResult:
 def backtest(orders: pd.DataFrame, cutoff: date, holdout_days: int, *, list_size: int = 50,
              horizon_days: int = 90, extra_k: tuple[int, ...] = (10, 25, 100, 200)) -> BacktestResult:
     """Backtest the ranking on ``orders`` with the given cutoff and holdout window."""
-    purchases = orders[orders["kind"] == "purchase"]
-    if purchases.empty:
+    # Flags and dates, not a copy of the purchases (every column of millions of rows).
+    dates = orders["order_date"].to_numpy(dtype="datetime64[ns]")
+    purchase = (orders["kind"] == "purchase").to_numpy(dtype=bool) & ~np.isnat(dates)
+    if not purchase.any():
         raise InputDataError("the file has no purchases, so there is nothing to backtest.")
-    first, last = purchases["order_date"].min(), purchases["order_date"].max()
+    ticks = dates.view(np.int64)
+    first = pd.Timestamp(int(np.min(ticks, where=purchase, initial=np.iinfo(np.int64).max)))
+    last = pd.Timestamp(int(np.max(ticks, where=purchase, initial=np.iinfo(np.int64).min)))
     end = pd.Timestamp(cutoff) + pd.Timedelta(days=holdout_days)
     if pd.Timestamp(cutoff) - first < pd.Timedelta(days=MIN_CALIBRATION_DAYS):
         raise InputDataError(
@@ -124,9 +130,10 @@ def backtest(orders: pd.DataFrame, cutoff: date, holdout_days: int, *, list_size
     summary, scored = analysis.summary, analysis.scored
     s = scored.scores
 
-    window = purchases[(purchases["order_date"] > pd.Timestamp(cutoff)) & (purchases["order_date"] <= end)]
-    occasions = window.drop_duplicates(["customer_id", "order_date"]).groupby("customer_id").size()
-    actual = occasions.reindex(s.index, fill_value=0).to_numpy()
+    start = np.datetime64(pd.Timestamp(cutoff))
+    in_holdout = purchase & (dates > start) & (dates <= end.to_datetime64())
+    actual = _occasions(orders["customer_id"], in_holdout, ticks, s.index)
+    del dates, purchase, ticks, in_holdout
     came_back = actual > 0
     trailing = analysis.last_year.reindex(s.index, fill_value=0.0)
     lost_value = np.where(came_back, 0.0, np.maximum(trailing.to_numpy(), 0.0))
@@ -138,10 +145,13 @@ def backtest(orders: pd.DataFrame, cutoff: date, holdout_days: int, *, list_size
     eligible = (s["lapsed"] & s["target"]).to_numpy()
     # The baseline uses P(alive) as the BG/NBD libraries give it (one-time buyers always alive).
     plain_p_alive = s["p_alive_bgnbd"].fillna(s["p_alive"]).to_numpy()
+    by_id = _id_ranks(s.index)
     rankings = {
-        "winback": _order(-eligible.astype(float), -s["priority"].to_numpy(), s.index),
-        "90-day rule": _order(-(s["days_since_last"].to_numpy() >= BASELINE_DAYS).astype(float), -revenue, s.index),
-        "revenue x (1 - P(alive))": _order(np.zeros(len(s)), -revenue * (1.0 - plain_p_alive), s.index),
+        "winback": _order(-eligible.astype(float), -s["priority"].to_numpy(), by_id),
+        "90-day rule": _order(-(s["days_since_last"].to_numpy() >= BASELINE_DAYS).astype(float),
+                              -revenue, by_id),
+        "revenue x (1 - P(alive))": _order(np.zeros(len(s)), -revenue * (1.0 - plain_p_alive),
+                                           by_id),
     }
     ks = sorted({k for k in (list_size, *extra_k) if 0 < k <= len(s)})
     best = np.sort(lost_value)[::-1]
@@ -182,9 +192,35 @@ def holdout_cutoff(orders: pd.DataFrame, holdout_days: int) -> date:
     return (last - timedelta(days=holdout_days)).date()
 
 
-def _order(primary: np.ndarray, secondary: np.ndarray, ids: pd.Index) -> np.ndarray:
-    """Positions sorted by primary, then secondary, then customer id (all ascending)."""
-    return np.lexsort((np.asarray(ids, dtype=str), secondary, primary))
+def _occasions(ids: pd.Series, rows: np.ndarray, ticks: np.ndarray,
+               customers: pd.Index) -> np.ndarray:
+    """Per customer of ``customers``: the distinct order dates among ``rows`` (the purchases in the
+    holdout). Counted on the ids' category codes and matched to ``customers`` by Arrow: a groupby
+    of the categorical and its reindex took 14 s at ten million orders."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        codes, distinct = ids.cat.codes.to_numpy()[rows], ids.cat.categories
+    else:
+        codes, distinct = pd.factorize(ids[rows])
+    pairs = pd.DataFrame({"code": codes, "tick": ticks[rows]}).drop_duplicates()
+    per_code = np.bincount(pairs["code"].to_numpy(), minlength=len(distinct))
+    at = pc.index_in(as_text(customers), value_set=as_text(distinct))
+    at = at.fill_null(-1).to_numpy(zero_copy_only=False)
+    return np.where(at >= 0, per_code[np.maximum(at, 0)], 0)
+
+
+def _id_ranks(ids: pd.Index) -> np.ndarray:
+    """Each id's place in code point order (as Python and numpy order text), found by Arrow."""
+    if strings_in_order(ids):
+        return np.arange(len(ids))
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[pc.sort_indices(as_text(ids)).to_numpy()] = np.arange(len(ids))
+    return ranks
+
+
+def _order(primary: np.ndarray, secondary: np.ndarray, by_id: np.ndarray) -> np.ndarray:
+    """Positions sorted by primary, then secondary, then customer id (``by_id``: :func:`_id_ranks`),
+    all ascending."""
+    return np.lexsort((by_id, secondary, primary))
 
 
 def _calibration(s: pd.DataFrame, actual: np.ndarray, predicted: np.ndarray, holdout_days: int) -> tuple[pd.DataFrame, float, float]:

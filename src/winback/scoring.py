@@ -247,10 +247,19 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
         if bg is None:  # the customer's own rate, as above without a fitted model
             rate = WEEK / np.maximum(kept["expected_gap_days"].to_numpy(dtype=float), 1.0)
             return np.where(repeat, kept["p_alive"].to_numpy() * rate * days / WEEK, returns)
-        half = days / 2.0 / WEEK
-        after = bg.expected_purchases(half, np.ones(n), age + half, age + half)
-        t_x = kept["recency_days"].to_numpy(dtype=float) / WEEK
-        return np.where(repeat, bg.expected_purchases(days / WEEK, x, t_x, age), returns * (1.0 + after))
+        # Each formula on the customers it is for, not on everyone (the hypergeometric function
+        # is the cost: 2.7 s at 3.2 million customers). What BG/NBD expects of a one-time buyer
+        # after a second purchase depends on the age alone: worked out once per distinct age.
+        once = ~repeat
+        if once.any():
+            half = days / 2.0 / WEEK
+            ages, at = np.unique(age[once], return_inverse=True)
+            after = bg.expected_purchases(half, np.ones(len(ages)), ages + half, ages + half)
+            returns[once] *= 1.0 + after[at]
+        if repeat.any():
+            t_x = kept["recency_days"].to_numpy(dtype=float)[repeat] / WEEK
+            returns[repeat] = bg.expected_purchases(days / WEEK, x[repeat], t_x, age[repeat])
+        return returns
 
     return ScoreResult(out, info, expected_purchases)
 
