@@ -139,3 +139,49 @@ def test_default_country_from_currency():
     assert default_country("RUB") == "RU"
     assert default_country(None) == "TR"
     assert default_country("EUR") == "TR"
+
+
+def test_card_ids_are_matched_without_leading_zeros_only_when_that_is_unambiguous():
+    """A card id that matches no order id is renamed to the order id it equals without leading
+    zeros, unless two order ids share that form, the order id has a card of its own, or two cards
+    would take the same order id."""
+    from winback.contacts import _align_ids
+
+    order_ids = pd.Index(["1", "42", "99", "099", "5", "6", "0", "77x"], dtype="str")
+    cards = ["1", "00042", "0099", "005", "5", "0006", "006", "0077", "00", "abc"]
+    card = pd.DataFrame({"name": [f"card {c}" for c in cards]},
+                        index=pd.Index(cards, dtype="str", name="customer_id"))
+    aligned = _align_ids(card, order_ids)
+    assert dict(zip(aligned["name"], aligned.index, strict=True)) == {
+        "card 1": "1", "card 00042": "42", "card 0099": "0099", "card 005": "005", "card 5": "5",
+        "card 0006": "0006", "card 006": "006", "card 0077": "0077", "card 00": "0",
+        "card abc": "abc"}
+    assert aligned.index.name == "customer_id"
+    assert list(_align_ids(card.iloc[[0, 4]], order_ids).index) == ["1", "5"]
+
+
+@pytest.mark.parametrize("text", [
+    ("\ufeffMüşteri No;Ad Soyad;Telefon;E-posta;Temsilci;Aranmasın;Not\r\n"
+     '"00042";" Çay Evi ";0532 111 22 33;a@b.tr;Elif;evet;x\r\n'
+     '042;"Kahveci ""Usta""";;;;hayır;\r\n'
+     ';Boş Kimlik;0532 000 00 00;;;;\r\n'
+     '"00042";;0532 111 22 44;;Ali;;\r\n'
+     '7;  ;  ;c@d.az;Elif;HAYIR;y\r\n'),
+    "Customer ID,Company,Phone\n1,A,0532 111 22 33\n2,B,\n1,,0532 999 88 77\n",
+])
+def test_customers_file_read_fast_or_thoroughly_gives_the_same(write, text):
+    """A plain UTF-8 customers file is read by the orders' fast reader (its role columns, by
+    Arrow); naming an encoding sends it to the thorough reader. Both give the same contacts and
+    the same summary: quotes, doubled quotes, spaces, a byte order mark, empty and repeated ids, a
+    do-not-contact column."""
+    from winback.importer import fast
+
+    path = write("cards.csv", text.encode("utf-8"))
+    _, delimiter, n_fields, _ = fast.plain_layout(str(path), "cards.csv")
+    assert fast.read_text(str(path), delimiter, n_fields, [0, 1]) is not None  # read fast, then
+    quick = read_customers(str(path))
+    encoding = "utf-8-sig" if text.startswith("\ufeff") else "utf-8"
+    thorough = read_customers(str(path), encoding=encoding)
+    pd.testing.assert_frame_equal(quick.contacts, thorough.contacts)
+    assert quick.info == thorough.info
+    assert quick.info.duplicate_ids == 1 and len(quick.contacts) >= 2

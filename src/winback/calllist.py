@@ -48,8 +48,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
-from winback._sorting import argsort_descending, member_mask, strings_in_order
+from winback._sorting import argsort_descending, as_text, member_mask, strings_in_order
 from winback.contacts import DNC, Suppression, empty_contacts, format_phones, suppressed
 from winback.segments import SEGMENTS, reasons
 
@@ -243,13 +244,12 @@ def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *
 
 
 def _contact_rows(contacts: pd.DataFrame, ids: pd.Index) -> np.ndarray:
-    """For each customer of ``ids``, the position of their row in ``contacts`` (-1 when none)."""
-    at = np.full(len(ids), -1, dtype=np.int64)
-    if len(contacts):
-        where = ids.get_indexer(contacts.index)
-        found = where >= 0
-        at[where[found]] = np.flatnonzero(found)
-    return at
+    """For each customer of ``ids``, the position of their row in ``contacts`` (-1 when none), found
+    by Arrow (pandas' lookup took 3.3 s for 3.6 million ids and as many contacts)."""
+    if not len(contacts) or not len(ids):
+        return np.full(len(ids), -1, dtype=np.int64)
+    found = pc.index_in(as_text(ids), value_set=as_text(contacts.index))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
 def _people(contacts: pd.DataFrame, at: np.ndarray, index: pd.Index) -> pd.DataFrame:
@@ -258,7 +258,9 @@ def _people(contacts: pd.DataFrame, at: np.ndarray, index: pd.Index) -> pd.DataF
     out = pd.DataFrame(index=index)
     for col in ("name", "phone", "email", "owner"):
         values = np.full(len(at), "", dtype=object)
-        values[known] = contacts[col].fillna("").to_numpy(dtype=object)[at[known]]
+        # The listed rows' values alone: not every contact's as Python strings (1 s per column at
+        # 3.6 million contacts).
+        values[known] = contacts[col].iloc[at[known]].fillna("").to_numpy(dtype=object)
         out[col] = pd.Series(values, index=index, dtype="str")
     return out
 

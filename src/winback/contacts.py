@@ -31,9 +31,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import phonenumbers
+import pyarrow.compute as pc
 
+from winback._sorting import as_text, member_mask
 from winback.errors import InputDataError
+from winback.importer import fast
 from winback.importer.dialect import Table, frame_table, grid_rows, split_text
+from winback.importer.load import on_distinct
 from winback.importer.roles import assign_roles, normalize, parse_mapping
 from winback.importer.source import DecodedText, decode, open_source, read_bytes
 
@@ -158,18 +162,16 @@ def read_customers(path: str, *, encoding: str | None = None, mapping: list[str]
     ``email``, ``owner`` and ``do_not_contact``.
     """
     name = "standard input" if path == "-" else path
-    table, used_encoding = read_any_table(path, name, encoding)
     dnc_column, role_items = _split_dnc_mapping(mapping)
-    roles = _customer_roles(table.headers, parse_mapping(role_items), name)
-    stripped = table.cells.fillna("").astype(str).apply(lambda c: c.str.strip())
+    headers, delimiter, n_rows, used_encoding, stripped, roles, dnc_idx = _customer_columns(
+        path, name, encoding, dnc_column, role_items)
     ids = stripped[roles["customer_id"]]
     keep = ids != ""
     frame = pd.DataFrame({"customer_id": ids})
     for col in CONTACT_COLUMNS:
         frame[col] = stripped[roles[col]] if col in roles else ""
-    dnc_idx = _dnc_column(table.headers, roles, dnc_column, name)
     if dnc_idx is not None:
-        flag = stripped[dnc_idx].map(normalize)
+        flag = on_distinct(stripped[dnc_idx], lambda values: values.map(normalize))
         frame[DNC] = (flag != "") & ~flag.isin(FALSE_WORDS)
     else:
         frame[DNC] = False
@@ -177,17 +179,44 @@ def read_customers(path: str, *, encoding: str | None = None, mapping: list[str]
     duplicated = frame["customer_id"].duplicated(keep=False)
     merged = _merge_duplicates(frame) if duplicated.any() else frame.set_index("customer_id")
     merged.index.name = "customer_id"
-    columns = {role: table.headers[idx] for role, idx in sorted(roles.items(), key=lambda kv: kv[1])
+    columns = {role: headers[idx] for role, idx in sorted(roles.items(), key=lambda kv: kv[1])
                if role in ("customer_id", *CONTACT_COLUMNS)}
     if dnc_idx is not None:
-        columns[DNC] = table.headers[dnc_idx]
+        columns[DNC] = headers[dnc_idx]
     info = CustomersFileInfo(
         path=name, encoding=used_encoding,
-        delimiter={"\t": "tab", " ": "space"}.get(table.delimiter, table.delimiter),
-        rows=len(table.cells), customers=len(merged),
+        delimiter={"\t": "tab", " ": "space"}.get(delimiter, delimiter),
+        rows=n_rows, customers=len(merged),
         duplicate_ids=int(frame.loc[duplicated, "customer_id"].nunique()), columns=columns,
     )
     return CustomersFile(merged[[*CONTACT_COLUMNS, DNC]], info)
+
+
+def _customer_columns(path: str, name: str, encoding: str | None, dnc_column: str | None,
+                      role_items: list[str]) -> tuple[list[str], str, int, str, dict | pd.DataFrame,
+                                                      dict[str, int], int | None]:
+    """(headers, delimiter, records, encoding, the stripped text of the columns by position, the
+    roles, the do-not-contact column) of a customers file. A plain UTF-8 file is read by the
+    orders' fast reader, its role columns alone (3.6 million cards: 2 s instead of 27 s and 2.9 GB);
+    any other by the thorough reader, with the same results."""
+    layout = fast.plain_layout(path, name) if encoding is None else None
+    if layout is not None:
+        headers, delimiter, n_fields, used_encoding = layout
+        roles = _customer_roles(headers, parse_mapping(role_items), name)
+        dnc_idx = _dnc_column(headers, roles, dnc_column, name)
+        wanted = [i for role, i in roles.items() if role in ("customer_id", *CONTACT_COLUMNS)]
+        if dnc_idx is not None:
+            wanted.append(dnc_idx)
+        read = fast.read_text(path, delimiter, n_fields, wanted)
+        if read is not None:
+            texts, n_rows = read
+            stripped = {i: pd.Series(text, dtype="str").str.strip() for i, text in texts.items()}
+            return headers, delimiter, n_rows, used_encoding, stripped, roles, dnc_idx
+    table, used_encoding = read_any_table(path, name, encoding)
+    roles = _customer_roles(table.headers, parse_mapping(role_items), name)
+    stripped = table.cells.fillna("").astype(str).apply(lambda c: c.str.strip())
+    dnc_idx = _dnc_column(table.headers, roles, dnc_column, name)
+    return table.headers, table.delimiter, len(table.cells), used_encoding, stripped, roles, dnc_idx
 
 
 def read_any_table(path: str, name: str, encoding: str | None = None) -> tuple[Table, str]:
@@ -212,6 +241,12 @@ def merge_contacts(from_orders: pd.DataFrame, from_file: pd.DataFrame | None,
     if from_file is None or from_file.empty:
         return from_orders
     from_file = _align_ids(from_file, from_orders.index if order_ids is None else order_ids)
+    if from_orders.empty:  # no contact columns in the orders: the file's, as the merge would give
+        out = pd.DataFrame({col: from_file[col].fillna("").astype(str) for col in CONTACT_COLUMNS},
+                           index=from_file.index)
+        out[DNC] = from_file[DNC].fillna(False).astype(bool)
+        out.index.name = "customer_id"
+        return out
     index = from_orders.index.union(from_file.index)
     left = from_orders.reindex(index)
     right = from_file.reindex(index)
@@ -342,20 +377,33 @@ def _merge_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _align_ids(from_file: pd.DataFrame, order_ids: pd.Index) -> pd.DataFrame:
-    """Rename customer-file ids that match an order id only without leading zeros."""
-    unmatched = ~from_file.index.isin(order_ids)
-    if not unmatched.any():
+    """Rename customer-file ids that match an order id only without leading zeros.
+
+    Worked out in Arrow on the few ids concerned: the card ids that match no order id, and the
+    order ids that equal one of them without leading zeros (pandas' string methods and lookups over
+    every id took 20 s for 3.6 million cards)."""
+    file_ids = as_text(from_file.index)
+    unmatched = pc.invert(pc.is_in(file_ids, value_set=as_text(order_ids)))
+    if not pc.any(unmatched).as_py():
         return from_file
-    order_keys = pd.Series(order_ids, index=order_ids).str.lstrip("0")
-    unique_keys = order_keys[~order_keys.duplicated(keep=False)]
-    by_key = pd.Series(unique_keys.index, index=unique_keys.to_numpy())
-    file_keys = pd.Series(from_file.index, index=from_file.index).str.lstrip("0")
-    target = file_keys[unmatched].map(by_key)
-    target = target[target.notna() & ~target.isin(from_file.index)]
+    file_keys = pc.utf8_ltrim(file_ids.filter(unmatched), "0")
+    orders_text = as_text(order_ids)
+    order_keys = pc.utf8_ltrim(orders_text, "0")
+    near = pc.is_in(order_keys, value_set=file_keys)  # every order id of those keys: duplicates too
+    order_keys = pd.Series(orders_text.filter(near).to_pylist(),
+                           index=order_keys.filter(near).to_pylist(), dtype="str")
+    unique_keys = order_keys[~order_keys.index.duplicated(keep=False)]
+    target = pd.Series(file_keys.to_pylist(), index=file_ids.filter(unmatched).to_pylist(),
+                       dtype="str").map(unique_keys)
+    target = target[target.notna()]
+    has_card = member_mask(target, file_ids.filter(member_mask(file_ids, target)))
+    target = target[~has_card]
     target = target[~target.duplicated(keep=False)]
     if target.empty:
         return from_file
-    renamed = from_file.rename(index=dict(zip(target.index, target.to_numpy(), strict=True)))
-    renamed.index.name = "customer_id"
-    return renamed
-
+    at = pc.index_in(file_ids, value_set=as_text(target.index))
+    renamed = pc.if_else(pc.is_valid(at), pc.take(as_text(target), at), file_ids)
+    out = from_file.copy(deep=False)
+    out.index = pd.Index(renamed.to_pandas(types_mapper=pd.ArrowDtype).astype("str"),
+                         name="customer_id")
+    return out

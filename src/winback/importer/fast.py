@@ -132,6 +132,26 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
     return orders, by_customer
 
 
+def plain_layout(path: str, name: str) -> tuple[list[str], str, int, str] | None:
+    """For other tables than orders (the customers file): headers, delimiter, raw header field
+    count and encoding of a file :func:`read_text` may read, or None (standard input, a pipe, or a
+    file the thorough reader must read)."""
+    if path == "-" or not os.path.isfile(path):
+        return None
+    return _layout(path, name)
+
+
+def read_text(path: str, delimiter: str, n_fields: int,
+              wanted: list[int]) -> tuple[dict[int, pa.ChunkedArray], int] | None:
+    """The ``wanted`` columns of a file :func:`plain_layout` accepted, as Arrow text, and its
+    number of records; None when the thorough reader must read it (not UTF-8, blank or irregular
+    lines, line breaks in quotes: then it reports them as it always has)."""
+    table, plain, lines, _ = _read_columns(path, delimiter, n_fields, sorted(set(wanted)), set())
+    if table is None or not plain or lines != table.num_rows + 1:
+        return None
+    return {i: _text(table.column(f"c{i}")) for i in set(wanted)}, table.num_rows
+
+
 def _layout(path: str, name: str) -> tuple[list[str], str, int, str] | None:
     """Headers, delimiter, raw header field count and encoding, from the head of a plain UTF-8 file."""
     for size in HEAD_BYTES:
