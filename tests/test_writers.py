@@ -208,6 +208,49 @@ def test_stream_writes_the_whole_list_through_partial_writes_or_says_it_could_no
         write_stream(writer_rows(), full, "json")
 
 
+@pytest.mark.parametrize("part_rows", [1, 2, 5])
+def test_a_list_made_in_parts_is_the_list_made_whole(part_rows):
+    """CSV and JSON lists are made and written PART_ROWS rows at a time (``--all`` lists millions):
+    joined, the parts are the bytes the whole frame gives (header and byte order mark once, JSON
+    items joined as json.dumps joins them), in both CSV dialects and with an empty list."""
+    from winback.writers import TEXT_COLUMNS, _csv_parts, _json_parts, csv_phones, neutralize
+
+    rows = pd.concat([writer_rows()] * 3, ignore_index=True)
+    rows["rank"] = range(1, len(rows) + 1)
+    for dialect in (COMMA, SEMICOLON):
+        for bom in (True, False):
+            safe = rows.copy()
+            for col in TEXT_COLUMNS:
+                safe[col] = csv_phones(safe[col]) if col == "phone" else neutralize(safe[col])
+            whole = safe.to_csv(index=False, sep=dialect.delimiter, decimal=dialect.decimal,
+                                lineterminator="\r\n", float_format="%.15g")
+            want = (("\ufeff" if bom else "") + whole).encode("utf-8")
+            assert b"".join(_csv_parts(rows, dialect, bom=bom, part_rows=part_rows)) == want
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    want = (json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode()
+    assert b"".join(_json_parts(rows, part_rows=part_rows)) == want
+    empty = rows.iloc[:0]
+    assert b"".join(_json_parts(empty, part_rows=part_rows)) == b"[]\n"
+    assert b"".join(_csv_parts(empty, COMMA, bom=True, part_rows=part_rows)) == \
+        ("\ufeff" + ",".join(rows.columns) + "\r\n").encode()
+
+
+def test_a_list_that_fails_while_it_is_made_leaves_the_previous_file_and_no_temporary(tmp_path):
+    """The parts of a list are made while it is written: any error then (not only the disk's)
+    removes the temporary file and leaves the previous list."""
+    path = tmp_path / "calls.csv"
+    path.write_bytes(b"previous")
+
+    def parts():
+        yield b"rank,customer_id\r\n"
+        raise ValueError("a bug while formatting")
+
+    with pytest.raises(ValueError, match="formatting"):
+        atomic_write(path, lambda fh: fh.writelines(parts()))
+    assert path.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["calls.csv"]
+
+
 def test_owner_paths():
     paths = owner_paths(Path("out/calls.csv"), ["Ayşe Yılmaz", "ayşe yılmaz", "Иванов", "a/b", ""])
     assert {k: v.name for k, v in paths.items()} == {

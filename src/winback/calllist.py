@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from winback._sorting import argsort_descending, as_text, member_mask, strings_in_order
+from winback._sorting import argsort_descending, as_text, blocks, member_mask, strings_in_order
 from winback.contacts import DNC, Suppression, empty_contacts, format_phones, suppressed
 from winback.segments import SEGMENTS, reasons
 
@@ -61,6 +61,11 @@ MORE_COLUMNS = ["name", "phone", "email", "owner", "margin", "average_order_valu
 COLUMNS = FIXED_COLUMNS + MORE_COLUMNS
 DEFAULT_TOP = 50
 UNASSIGNED = ""  # owner key of customers without an owner, or whose owner has left
+_REASON_ROWS = 100_000  # the reasons are written this many rows at a time
+#: The score columns the rows and their reasons are made from.
+_ROW_COLUMNS = ("segment", "last_order", "first_order", "days_since_last", "orders", "revenue",
+                "margin", "avg_order_value", "expected_gap_days", "overdue_ratio", "recency_days",
+                "p_alive", "value_at_risk", "priority", "referrals", "refunds")
 
 NOTE_ORPHANED = "orphaned"
 NOTE_INVALID_PHONE = "invalid phone"
@@ -227,9 +232,11 @@ def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *
     listed_owner = _owners(scores, contacts, listed, listed_at)
     listed_orphaned = pd.Series(orphaned, index=listed_owner.index)
     assignee = listed_owner.where(~listed_orphaned, UNASSIGNED)
-    rows = _rows(scores.iloc[listed], orders, _people(contacts, listed_at, ids[listed]), listed_owner,
-                 listed_orphaned, options, ranks, currency=currency, has_amount=has_amount,
-                 has_margin=has_margin, median_second_days=median_second_days)
+    shown = scores[[c for c in _ROW_COLUMNS if c in scores]]  # not a copy of every score column
+    rows = _rows(shown.iloc[listed], orders, _people(contacts, listed_at, ids[listed]),
+                 listed_owner, listed_orphaned, options, ranks, currency=currency,
+                 has_amount=has_amount, has_margin=has_margin,
+                 median_second_days=median_second_days)
     return CallList(
         rows=rows,
         lapsed=ranking.lapsed,
@@ -280,8 +287,12 @@ def _rows(ranked: pd.DataFrame, orders: pd.DataFrame, people: pd.DataFrame, owne
     rows["rank"] = ranks
     rows["customer_id"] = ranked.index.astype("str")
     rows["segment"] = ranked["segment"].astype("str")
-    rows["reason"] = reasons(ranked, currency=currency, has_amount=has_amount,
-                             median_second_days=median_second_days).astype("str")
+    # A block of rows at a time: the sentences are built from columns of text, and for every listed
+    # customer at once (--all: three million) those took 1.5 GB more at the peak.
+    said = [reasons(ranked.iloc[part], currency=currency, has_amount=has_amount,
+                    median_second_days=median_second_days)
+            for part in blocks(max(len(ranked), 1), _REASON_ROWS)]
+    rows["reason"] = pd.concat(said).astype("str")
     rows["last_order_date"] = ranked["last_order"].dt.strftime("%Y-%m-%d").astype("str")
     rows["days_since_last_order"] = ranked["days_since_last"].astype("int64")
     rows["orders"] = ranked["orders"].astype("int64")

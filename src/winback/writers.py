@@ -56,6 +56,8 @@ _NUMBER_FORMATS = {
     "value_at_risk": "#,##0.00", "priority": "#,##0.00", "p_alive": "0.000",
 }
 _DATE_FORMAT = "yyyy-mm-dd"
+#: CSV and JSON lists are made and written this many rows at a time (--all lists millions).
+PART_ROWS = 100_000
 _MAX_WIDTH = 60
 
 _FORMULA_START = re.compile(r"^[ \u00a0]*[=+\-@\t\r]")
@@ -112,6 +114,10 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
             os.unlink(tmp)
         raise OutputError(f"cannot write {path} ({exc.strerror}). Check the disk space and permissions, "
                           "or choose another place with --out.") from exc
+    except BaseException:  # a list made while it is written (render_parts): no temporary file left
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return path
 
 
@@ -130,14 +136,21 @@ def csv_phones(values: pd.Series) -> pd.Series:
 
 def csv_bytes(rows: pd.DataFrame, dialect: CsvDialect = COMMA, *, bom: bool = True) -> bytes:
     """The call list as CSV bytes (see the module conventions)."""
-    safe = rows.copy()
-    for col in TEXT_COLUMNS:
-        if col in safe:
-            safe[col] = csv_phones(safe[col]) if col == "phone" else neutralize(safe[col])
-    buf = io.StringIO()
-    safe.to_csv(buf, index=False, sep=dialect.delimiter, decimal=dialect.decimal, lineterminator="\r\n",
-                float_format="%.15g")
-    return (("\ufeff" if bom else "") + buf.getvalue()).encode("utf-8")
+    return b"".join(_csv_parts(rows, dialect, bom=bom))
+
+
+def _csv_parts(rows: pd.DataFrame, dialect: CsvDialect, *, bom: bool,
+               part_rows: int = PART_ROWS) -> Iterator[bytes]:
+    """:func:`csv_bytes` a part of ``part_rows`` rows at a time (the header with the first)."""
+    for start in range(0, max(len(rows), 1), part_rows):
+        safe = rows.iloc[start:start + part_rows].copy()
+        for col in TEXT_COLUMNS:
+            if col in safe:
+                safe[col] = csv_phones(safe[col]) if col == "phone" else neutralize(safe[col])
+        buf = io.StringIO()
+        safe.to_csv(buf, index=False, header=start == 0, sep=dialect.delimiter,
+                    decimal=dialect.decimal, lineterminator="\r\n", float_format="%.15g")
+        yield (("\ufeff" if bom and start == 0 else "") + buf.getvalue()).encode("utf-8")
 
 
 def write_json(data: object, stream: IO[bytes], slice_rows: int = 65_536) -> None:
@@ -213,8 +226,22 @@ def _json_list(ids: pa.Array | pa.ChunkedArray, indent: int,
 
 def json_bytes(rows: pd.DataFrame) -> bytes:
     """The call list as a JSON array of row objects; null for unknown values."""
-    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
-    return (json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode("utf-8")
+    return b"".join(_json_parts(rows))
+
+
+def _json_parts(rows: pd.DataFrame, part_rows: int = PART_ROWS) -> Iterator[bytes]:
+    """:func:`json_bytes` a part of ``part_rows`` rows at a time: each part's array without its
+    brackets, joined as ``json.dumps`` joins the items of one array."""
+    if rows.empty:
+        yield b"[]\n"
+        return
+    yield b"["
+    for start in range(0, len(rows), part_rows):
+        part = rows.iloc[start:start + part_rows]
+        records = part.astype(object).where(part.notna(), None).to_dict(orient="records")
+        text = json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False)
+        yield (("," if start else "") + text[1:-2]).encode("utf-8")  # "\n  {...},\n  {...}"
+    yield b"\n]\n"
 
 
 def xlsx_bytes(rows: pd.DataFrame, *, sheet: str = "Call list",
@@ -292,18 +319,25 @@ def _width(rows: pd.DataFrame, col: str) -> float:
 
 
 def render(rows: pd.DataFrame, fmt: str, dialect: CsvDialect = COMMA, *, bom: bool = True) -> bytes:
+    return b"".join(render_parts(rows, fmt, dialect, bom=bom))
+
+
+def render_parts(rows: pd.DataFrame, fmt: str, dialect: CsvDialect = COMMA, *,
+                 bom: bool = True) -> Iterator[bytes]:
+    """The call list's bytes in parts of :data:`PART_ROWS` rows (one for XLSX), made as they are
+    asked for: a list of millions of rows (``--all``) is never held whole as text."""
     if fmt == "csv":
-        return csv_bytes(rows, dialect, bom=bom)
+        return _csv_parts(rows, dialect, bom=bom)
     if fmt == "json":
-        return json_bytes(rows)
+        return _json_parts(rows)
     if fmt == "xlsx":
-        return xlsx_bytes(rows)
+        return iter([xlsx_bytes(rows)])
     raise ValueError(f"unknown format {fmt!r}")
 
 
 def write_call_list(rows: pd.DataFrame, path: Path, fmt: str = "csv", dialect: CsvDialect = COMMA) -> Path:
-    data = render(rows, fmt, dialect)
-    return atomic_write(path, lambda fh: fh.write(data))
+    parts = render_parts(rows, fmt, dialect)
+    return atomic_write(path, lambda fh: fh.writelines(parts))
 
 
 def write_csv(rows: pd.DataFrame, path: Path, dialect: CsvDialect = COMMA) -> Path:
@@ -316,13 +350,14 @@ def write_stream(rows: pd.DataFrame, stream: IO[bytes], fmt: str = "csv", dialec
     full disk, takes part of a write without an error, and only the next write fails."""
     if fmt == "xlsx":
         raise OutputError("an Excel workbook cannot go to standard output. Give a file name with --out.")
-    rest = memoryview(render(rows, fmt, dialect, bom=False))
     try:
-        while len(rest):
-            written = stream.write(rest)
-            if not written:
-                raise OSError(errno.EIO, "it took no more")
-            rest = rest[written:]
+        for part in render_parts(rows, fmt, dialect, bom=False):
+            rest = memoryview(part)
+            while len(rest):
+                written = stream.write(rest)
+                if not written:
+                    raise OSError(errno.EIO, "it took no more")
+                rest = rest[written:]
         stream.flush()
     except BrokenPipeError:
         raise OutputError("the call list was not written whole to standard output: the program "

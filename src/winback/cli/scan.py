@@ -71,7 +71,7 @@ from winback.writers import (
     atomic_write,
     write_json,
     owner_paths,
-    render,
+    render_parts,
     write_call_list,
     write_stream,
 )
@@ -399,14 +399,16 @@ def _write(result: ScanResult, target: Target, *, clean_leftovers: bool = False)
     for owner, file in files.items():
         write_call_list(parts[owner], file, target.fmt, dialect)
         owner_files[owner] = str(file)
-    data = render(rows, target.fmt, dialect)
+    parts = render_parts(rows, target.fmt, dialect)
 
     def write(fh) -> None:  # type: ignore[no-untyped-def]
-        half = len(data) // 2
-        fh.write(data[:half])
+        first = next(parts)
+        half = len(first) // 2
+        fh.write(first[:half])
         fh.flush()
         test_pause("write")
-        fh.write(data[half:])
+        fh.write(first[half:])
+        fh.writelines(parts)
 
     atomic_write(path, write)
     return str(path), owner_files
