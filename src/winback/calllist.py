@@ -259,11 +259,13 @@ def _contact_rows(contacts: pd.DataFrame, ids: pd.Index) -> np.ndarray:
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
-def _people(contacts: pd.DataFrame, at: np.ndarray, index: pd.Index) -> pd.DataFrame:
-    """Name, phone, e-mail and owner from the contacts rows ``at`` ("" where -1), indexed by ``index``."""
+def _people(contacts: pd.DataFrame, at: np.ndarray, index: pd.Index,
+            columns: tuple[str, ...] = ("name", "phone", "email", "owner")) -> pd.DataFrame:
+    """Name, phone, e-mail and owner (or ``columns`` of these) from the contacts rows ``at`` (""
+    where -1), indexed by ``index``."""
     known = at >= 0
     out = pd.DataFrame(index=index)
-    for col in ("name", "phone", "email", "owner"):
+    for col in columns:
         values = np.full(len(at), "", dtype=object)
         # The listed rows' values alone: not every contact's as Python strings (1 s per column at
         # 3.6 million contacts).
@@ -275,7 +277,7 @@ def _people(contacts: pd.DataFrame, at: np.ndarray, index: pd.Index) -> pd.DataF
 def _owners(scores: pd.DataFrame, contacts: pd.DataFrame, where: np.ndarray, at: np.ndarray) -> pd.Series:
     """Each customer's owner: the customers file's, else the latest one named in the orders."""
     from_orders = pd.Series(scores["owner"].to_numpy(dtype=object)[where], index=scores.index[where], dtype="str")
-    from_contacts = _people(contacts, at, from_orders.index)["owner"]
+    from_contacts = _people(contacts, at, from_orders.index, ("owner",))["owner"]
     return from_contacts.where(from_contacts != "", from_orders.fillna("")).astype("str")
 
 
