@@ -201,6 +201,8 @@ def _occasions(ids: pd.Series, rows: np.ndarray, ticks: np.ndarray,
         codes, distinct = ids.cat.codes.to_numpy()[rows], ids.cat.categories
     else:
         codes, distinct = pd.factorize(ids[rows])
+    if not len(distinct):  # nobody bought in the holdout
+        return np.zeros(len(customers), dtype=np.int64)
     pairs = pd.DataFrame({"code": codes, "tick": ticks[rows]}).drop_duplicates()
     per_code = np.bincount(pairs["code"].to_numpy(), minlength=len(distinct))
     at = pc.index_in(as_text(customers), value_set=as_text(distinct))
