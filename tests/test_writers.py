@@ -251,6 +251,20 @@ def test_a_list_that_fails_while_it_is_made_leaves_the_previous_file_and_no_temp
     assert [p.name for p in tmp_path.iterdir()] == ["calls.csv"]
 
 
+def test_run_summary_goes_out_whole_through_partial_writes_or_says_it_could_not():
+    data = {"as_of": "2026-11-29", "ids": pa.array([f"{i:05d}" for i in range(50)])}
+    want = (json.dumps(_as_lists(data), ensure_ascii=False, indent=2) + "\n").encode()
+    slow = _Pipe(per_write=7)
+    write_json(data, slow, slice_rows=8)
+    assert bytes(slow.data) == want
+    full = _Pipe(per_write=7, limit=30, error=OSError(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(OutputError, match="run summary was not written whole.*No space left"):
+        write_json(data, full)
+    gone = _Pipe(per_write=7, limit=30, error=BrokenPipeError(errno.EPIPE, "Broken pipe"))
+    with pytest.raises(BrokenPipeError):  # the command then ends quietly (tests/test_cli_scan.py)
+        write_json(data, gone)
+
+
 def test_owner_paths():
     paths = owner_paths(Path("out/calls.csv"), ["Ayşe Yılmaz", "ayşe yılmaz", "Иванов", "a/b", ""])
     assert {k: v.name for k, v in paths.items()} == {

@@ -160,10 +160,27 @@ def write_json(data: object, stream: IO[bytes], slice_rows: int = 65_536) -> Non
     time, and the joined text goes out as it is made. (A nightly run summary lists millions of
     customer ids: as Python strings, through the encoder that ``indent`` makes run in Python, three
     million took about 2 s and 250 MB more; joined whole and held as one text, 230 MB more.)"""
-    for piece in _json_pieces(data, slice_rows):
-        stream.write(piece.encode("utf-8") if isinstance(piece, str) else piece)
-    stream.write(b"\n")
-    stream.flush()
+    try:
+        for piece in _json_pieces(data, slice_rows):
+            _write_all(stream, piece.encode("utf-8") if isinstance(piece, str) else piece)
+        _write_all(stream, b"\n")
+        stream.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError("the run summary was not written whole to standard output "
+                          f"({exc.strerror}).") from None
+
+
+def _write_all(stream: IO[bytes], data: bytes | pa.Buffer) -> None:
+    """All of ``data`` to ``stream``: a pipe whose reader has gone, or a full disk, takes part of a
+    write without an error, and only the next write fails."""
+    rest = memoryview(data)
+    while len(rest):
+        written = stream.write(rest)
+        if not written:
+            raise OSError(errno.EIO, "it took no more")
+        rest = rest[written:]
 
 
 def _json_pieces(data: object, slice_rows: int = 65_536) -> Iterator[str | pa.Buffer]:
@@ -352,12 +369,7 @@ def write_stream(rows: pd.DataFrame, stream: IO[bytes], fmt: str = "csv", dialec
         raise OutputError("an Excel workbook cannot go to standard output. Give a file name with --out.")
     try:
         for part in render_parts(rows, fmt, dialect, bom=False):
-            rest = memoryview(part)
-            while len(rest):
-                written = stream.write(rest)
-                if not written:
-                    raise OSError(errno.EIO, "it took no more")
-                rest = rest[written:]
+            _write_all(stream, part)
         stream.flush()
     except BrokenPipeError:
         raise OutputError("the call list was not written whole to standard output: the program "
