@@ -125,6 +125,11 @@ def test_suppression_file_matches_id_phone_and_email(write):
                              "owner": "", "do_not_contact": False}, index=ids)
     hit = suppressed(ids, contacts, sup, "TR")
     assert hit.to_dict() == {"00007": True, "00008": True, "00010": True, "00011": False, "00012": False}
+    # Contacts in another order, and customers without a contacts row (00008: its phone unknown).
+    some = contacts.iloc[[3, 0, 2, 4]]
+    hit = suppressed(ids, some, sup, "TR")
+    assert hit.to_dict() == {"00007": True, "00008": False, "00010": True, "00011": False,
+                             "00012": False}
 
 
 def test_no_suppression_hits_nobody():

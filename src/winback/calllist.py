@@ -51,7 +51,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from winback._sorting import argsort_descending, as_text, blocks, member_mask, strings_in_order
-from winback.contacts import DNC, Suppression, empty_contacts, format_phones, suppressed
+from winback.contacts import DNC, Suppression, empty_contacts, format_phones, suppressed_at
 from winback.segments import SEGMENTS, reasons
 
 FIXED_COLUMNS = ["rank", "customer_id", "segment", "reason", "last_order_date", "days_since_last_order",
@@ -163,8 +163,7 @@ def rank(scores: pd.DataFrame, options: SelectOptions, contacts: pd.DataFrame | 
     dnc = np.zeros(len(eligible), dtype=bool)
     dnc[known] = contacts[DNC].to_numpy(dtype=bool)[at[known]]
     if options.suppression is not None:
-        dnc |= suppressed(ids[eligible], contacts.iloc[at[known]], options.suppression,
-                          options.country).to_numpy(dtype=bool)
+        dnc |= suppressed_at(ids[eligible], contacts, at, options.suppression, options.country)
     # No copies of millions of positions when nothing is left out (the usual case): same values.
     callable_, callable_at = (eligible, at) if not dnc.any() else (eligible[~dnc], at[~dnc])
     value = scores["value_at_risk"].to_numpy(dtype=float)

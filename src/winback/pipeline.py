@@ -257,7 +257,10 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
         default_country(report.currency)
     contacts = merge_contacts(from_orders, customers_file.contacts if customers_file else None,
                               order_ids=order_ids)
-    del from_orders, order_ids
+    # The cards are in the contacts now: their own frame is let go of (about 300 MB at 3.6
+    # million cards), their summary kept.
+    customers_info = customers_file.info if customers_file else None
+    del from_orders, order_ids, customers_file
     suppression = read_suppression(options.suppress_path, country=country) if options.suppress_path else None
     select_options = SelectOptions(
         top=options.top, min_value=options.min_value, segments=options.segments,
@@ -293,7 +296,7 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
         customers_without_purchases=summary.customers_without_purchases,
         has_amount=summary.has_amount,
         country=country,
-        customers_file=customers_file.info if customers_file else None,
+        customers_file=customers_info,
         suppression=suppression,
         has_contacts=bool(((contacts["phone"] != "") | (contacts["email"] != "")).any()),
         night=night,
