@@ -29,7 +29,8 @@ def cards_for(customers: int, seed: int = 3) -> pa.Table:
     names = np.char.add(np.char.add(FIRST[rng.integers(0, len(FIRST), customers)], " "),
                         LAST[rng.integers(0, len(LAST), customers)])
     numbers = np.char.zfill(rng.integers(0, 10_000_000, customers).astype(str), 7)
-    phone = pc.if_else(pa.array(rng.random(customers) < 0.1), "", pa.array(np.char.add("0532 ", numbers)))
+    no_phone = pa.array(rng.random(customers) < 0.1)
+    phone = pc.if_else(no_phone, "", pa.array(np.char.add("0532 ", numbers)))
     return pa.table({
         "Müşteri No": ids,
         "Ad Soyad": pa.array(names),

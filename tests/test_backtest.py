@@ -121,8 +121,8 @@ def test_who_came_back_is_counted_as_pandas_counts_it(as_categories):
     got = _occasions(orders["customer_id"], rows, dates.view(np.int64), customers)
     assert (want > 1).any() and (want == 0).any()
     np.testing.assert_array_equal(got, want.to_numpy())
-    nobody = _occasions(orders["customer_id"], np.zeros(len(orders), dtype=bool), dates.view(np.int64),
-                        customers)
+    none_bought = np.zeros(len(orders), dtype=bool)
+    nobody = _occasions(orders["customer_id"], none_bought, dates.view(np.int64), customers)
     np.testing.assert_array_equal(nobody, np.zeros(len(customers), dtype=np.int64))
 
 

@@ -27,11 +27,11 @@ from winback.writers import (
     csv_bytes,
     csv_phones,
     json_bytes,
-    write_json,
     mirror_dialect,
     neutralize,
     owner_paths,
     write_call_list,
+    write_json,
     write_stream,
     xlsx_bytes,
 )
@@ -258,7 +258,7 @@ def test_run_summary_goes_out_whole_through_partial_writes_or_says_it_could_not(
     write_json(data, slow, slice_rows=8)
     assert bytes(slow.data) == want
     full = _Pipe(per_write=7, limit=30, error=OSError(errno.ENOSPC, "No space left on device"))
-    with pytest.raises(OutputError, match="run summary was not written whole.*No space left"):
+    with pytest.raises(OutputError, match=r"run summary was not written whole.*No space left"):
         write_json(data, full)
     gone = _Pipe(per_write=7, limit=30, error=BrokenPipeError(errno.EPIPE, "Broken pipe"))
     with pytest.raises(BrokenPipeError):  # the command then ends quietly (tests/test_cli_scan.py)
@@ -396,4 +396,5 @@ def test_write_json_writes_arrow_id_lists_as_the_json_module_writes_lists(slice_
     }
     expected = json.dumps(_as_lists(data), ensure_ascii=False, indent=2) + "\n"
     assert _written_json(data, slice_rows) == expected
-    assert _written_json({"n": 1}, slice_rows) == json.dumps({"n": 1}, ensure_ascii=False, indent=2) + "\n"
+    one = json.dumps({"n": 1}, ensure_ascii=False, indent=2) + "\n"
+    assert _written_json({"n": 1}, slice_rows) == one

@@ -69,10 +69,10 @@ from winback.writers import (
     DIALECTS,
     FORMATS,
     atomic_write,
-    write_json,
     owner_paths,
     render_parts,
     write_call_list,
+    write_json,
     write_stream,
 )
 
