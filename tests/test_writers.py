@@ -12,6 +12,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -263,6 +264,28 @@ def test_run_summary_goes_out_whole_through_partial_writes_or_says_it_could_not(
     gone = _Pipe(per_write=7, limit=30, error=BrokenPipeError(errno.EPIPE, "Broken pipe"))
     with pytest.raises(BrokenPipeError):  # the command then ends quietly (tests/test_cli_scan.py)
         write_json(data, gone)
+
+
+@pytest.mark.parametrize("decimal", [".", ","])
+def test_numbers_are_written_as_pandas_writes_them(decimal):
+    """The CSV lists' numbers are made by Arrow from their digits (pandas formats each in Python):
+    the same text as ``to_csv(float_format="%.15g")``, for every kind of value a list holds and
+    the awkward ones it does not."""
+    from winback.writers import number_text
+
+    rng = np.random.default_rng(8)
+    awkward = [0.0, -0.0, 0.1, 0.29, 2.675, -0.5, 0.001, 0.0005, 1e-5, 264483.53, 999999999999.99,
+               1e12, 123456789012.345, 1e15, 1.5e16, -7.25e20, float("inf"), float("-inf"),
+               float("nan"), 1 / 3, 14250.5, 5e-324]
+    values = np.concatenate([awkward, rng.gamma(1.0, 500.0, 20_000).round(2),
+                             -rng.gamma(1.0, 50.0, 5_000).round(2), rng.random(5_000).round(3),
+                             rng.normal(0, 1e6, 5_000)])
+    frame = pd.DataFrame({"x": values})
+    want = frame.to_csv(index=False, sep=";", decimal=decimal, float_format="%.15g",
+                        lineterminator="\n")
+    got = pd.DataFrame({"x": number_text(values, decimal)}).to_csv(index=False, sep=";",
+                                                                  lineterminator="\n")
+    assert got == want
 
 
 def test_owner_paths():
