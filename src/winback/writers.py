@@ -161,7 +161,7 @@ def number_text(values: np.ndarray, decimal: str = ".") -> np.ndarray:
     out = text.to_numpy(zero_copy_only=False).astype(object)
     out[np.isnan(v)] = None
     for at in np.flatnonzero(~exact & ~np.isnan(v)):  # rare: infinities, many decimals, huge values
-        out[at] = ("%.15g" % v[at]).replace(".", decimal)
+        out[at] = f"{v[at]:.15g}".replace(".", decimal)  # as "%.15g" % value
     return out
 
 
