@@ -227,4 +227,16 @@ def member_mask(ids: pd.Index | pd.Series | list[str] | pa.Array,
     return pc.is_in(as_text(ids), value_set=as_text(wanted)).to_numpy(zero_copy_only=False)
 
 
-__all__ = ["BLOCK", "DIGIT_ID_MAX", "all_digits", "as_text", "blocks", "count_codes", "day_numbers", "digit_keys", "member_mask", "sort_in_place", "sort_with_positions", "strings_in_order"]
+def positions_in(ids: pd.Index | pd.Series | list[str] | pa.Array,
+                 values: pd.Index | pd.Series | list[str] | pa.Array) -> np.ndarray:
+    """For each id of ``ids``, its position among ``values`` (distinct), or -1: Arrow's hash of
+    ``values`` (pandas' lookups build theirs from a Python string per id: 3.3 s for 3.6 million)."""
+    if not len(ids) or not len(values):
+        return np.full(len(ids), -1, dtype=np.int64)
+    found = pc.index_in(as_text(ids), value_set=as_text(values))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+__all__ = ["BLOCK", "DIGIT_ID_MAX", "all_digits", "as_text", "blocks", "count_codes", "day_numbers",
+           "digit_keys", "member_mask", "positions_in", "sort_in_place", "sort_with_positions",
+           "strings_in_order"]

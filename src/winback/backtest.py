@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from winback._sorting import as_text, strings_in_order
+from winback._sorting import as_text, positions_in, strings_in_order
 from winback.errors import InputDataError
 from winback.pipeline import analyze
 
@@ -205,8 +205,7 @@ def _occasions(ids: pd.Series, rows: np.ndarray, ticks: np.ndarray,
         return np.zeros(len(customers), dtype=np.int64)
     pairs = pd.DataFrame({"code": codes, "tick": ticks[rows]}).drop_duplicates()
     per_code = np.bincount(pairs["code"].to_numpy(), minlength=len(distinct))
-    at = pc.index_in(as_text(customers), value_set=as_text(distinct))
-    at = at.fill_null(-1).to_numpy(zero_copy_only=False)
+    at = positions_in(customers, distinct)
     return np.where(at >= 0, per_code[np.maximum(at, 0)], 0)
 
 

@@ -290,10 +290,10 @@ def suppressed_at(ids: pd.Index, contacts: pd.DataFrame, at: np.ndarray,
     emails, phones = list(suppression.emails), suppression.phones
     keys = list({p[-_SUFFIX_DIGITS:] for p in phones})
     for part in blocks(len(ids)):
-        email = _taken(contacts, "email", at[part]).str.strip().str.casefold()
+        email = contact_column(contacts, "email", at[part]).str.strip().str.casefold()
         hit[part] |= (email.isin(emails) & (email != "")).to_numpy(dtype=bool)
         if phones:
-            phone = _taken(contacts, "phone", at[part])
+            phone = contact_column(contacts, "phone", at[part])
             digits = phone.str.replace(r"\D", "", regex=True)
             maybe = (digits.str.len() >= _SUFFIX_DIGITS) & digits.str[-_SUFFIX_DIGITS:].isin(keys)
             # Exact check only for the few phones whose last digits match a suppressed number.
@@ -302,9 +302,12 @@ def suppressed_at(ids: pd.Index, contacts: pd.DataFrame, at: np.ndarray,
     return hit
 
 
-def _taken(contacts: pd.DataFrame, name: str, at: np.ndarray) -> pd.Series:
-    """The column ``name`` of the contacts rows ``at`` ("" where -1), indexed 0, 1, ..."""
+def contact_column(contacts: pd.DataFrame, name: str, at: np.ndarray) -> pd.Series:
+    """The column ``name`` of the contacts rows ``at`` ("" where -1), indexed 0, 1, ...: taken by
+    position, those rows alone."""
     known = at >= 0
+    if not known.any():
+        return pd.Series("", index=range(len(at)), dtype="str")
     values = contacts[name].iloc[np.where(known, at, 0)].fillna("").reset_index(drop=True)
     return values.where(known, "")
 
