@@ -123,10 +123,11 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     horizon_w = params.horizon_days / WEEK
     repeat = x > 0
 
-    # A second thread works out the rhythms (no model) while BG/NBD is fitted here, then fits
-    # Gamma-Gamma while BG/NBD's and the curve's probabilities are computed here: one optimiser at a
-    # time (scipy's L-BFGS-B has not always been safe in two threads at once), and nothing is written
-    # to ``out`` until both are done.
+    # A second thread works out the rhythms (no model) while both models are fitted here, then each
+    # customer's value per purchase while BG/NBD's probabilities are computed here: the two threads
+    # take about as long. One optimiser at a time (scipy's L-BFGS-B has not always been safe in two
+    # threads at once), the run notes in the same order every time, and nothing is written to
+    # ``out`` until both are done.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-score") as helper:
         rhythm = helper.submit(_rhythms, out)
         from winback.models import BetaGeoModel
@@ -135,7 +136,11 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
             bg = _fit(BetaGeoModel, info, "BG/NBD", x, t_x, age)
         except ModelFitError as exc:
             info.notes.append(f"BG/NBD not used: {exc}")
-        spend = helper.submit(_value_per_purchase, out, info, has_amount)
+        repeat_mean = np.nan_to_num(out["repeat_avg_value"].to_numpy(dtype=float), nan=0.0) \
+            if has_amount else None
+        gg = _fit_spend(info, x, repeat_mean) if has_amount else None
+        spend = helper.submit(_value_per_purchase, out, gg, x, repeat_mean)
+        del repeat_mean
         if bg is not None:
             info.bgnbd = {k: round(float(v), 6) for k, v in bg.params_.items()}
             info.bgnbd["log_likelihood"] = round(float(bg.log_likelihood_), 4)
@@ -313,22 +318,33 @@ def _rhythm_fallback(orders: np.ndarray, silent: np.ndarray, gap: np.ndarray,
     return alive, none
 
 
-def _value_per_purchase(out: pd.DataFrame, info: ModelInfo, has_amount: bool) -> np.ndarray:
-    if not has_amount:
-        return np.ones(len(out))
-    from winback.models import GammaGammaModel, shrunk_average_value
-    x = out["frequency"].to_numpy(dtype=float)
-    repeat_mean = np.nan_to_num(out["repeat_avg_value"].to_numpy(dtype=float), nan=0.0)
-    first_mean = out["avg_order_value"].to_numpy(dtype=float)
+def _fit_spend(info: ModelInfo, x: np.ndarray, repeat_mean: np.ndarray):  # noqa: ANN202
+    """Gamma-Gamma fitted on the repeat buyers' average spend, or None (and a run note) when it
+    cannot be."""
+    from winback.models import GammaGammaModel
     try:
         gg = _fit(GammaGammaModel, info, "Gamma-Gamma", x, repeat_mean)
-        info.gamma_gamma = {k: round(float(v), 6) for k, v in gg.params_.items()}
-        info.gamma_gamma["converged"] = bool(gg.converged_)
+    except ModelFitError as exc:
+        info.notes.append(f"Gamma-Gamma not used, shrunk averages instead: {exc}")
+        return None
+    info.gamma_gamma = {k: round(float(v), 6) for k, v in gg.params_.items()}
+    info.gamma_gamma["converged"] = bool(gg.converged_)
+    return gg
+
+
+def _value_per_purchase(out: pd.DataFrame, gg, x: np.ndarray,  # noqa: ANN001
+                        repeat_mean: np.ndarray | None) -> np.ndarray:
+    """Each customer's value per purchase: Gamma-Gamma's expectation (``gg``, fitted), or shrunk
+    averages without it; 1 each without amounts (``repeat_mean`` None)."""
+    if repeat_mean is None:
+        return np.ones(len(out))
+    first_mean = out["avg_order_value"].to_numpy(dtype=float)
+    if gg is not None:
         value = gg.conditional_expected_average_profit(x, repeat_mean)
         # One-time buyers: their single order says something too; blend it in like one repeat.
         value = np.where(x > 0, value, 0.5 * value + 0.5 * np.nan_to_num(first_mean, nan=0.0))
-    except ModelFitError as exc:
-        info.notes.append(f"Gamma-Gamma not used, shrunk averages instead: {exc}")
+    else:
+        from winback.models import shrunk_average_value
         prior = float(np.nanmedian(first_mean)) if np.isfinite(first_mean).any() else 0.0
         value = shrunk_average_value(out["orders"].to_numpy(dtype=float), np.nan_to_num(first_mean), prior)
     return np.maximum(np.nan_to_num(value, nan=0.0), 0.0)
