@@ -8,7 +8,8 @@ from winback.pipeline import _kind_counts
 
 
 @pytest.mark.parametrize("window", ["all", "some", "none"])
-@pytest.mark.parametrize("categories", [("purchase", "refund", "cancelled"), ("refund", "purchase")])
+@pytest.mark.parametrize("categories",
+                         [("purchase", "refund", "cancelled"), ("refund", "purchase")])
 def test_kind_counts_count_the_lines_of_each_kind_in_the_window(window, categories):
     rng = np.random.default_rng(7)
     text = pd.Series(rng.choice(categories, size=1_000), dtype="str")

@@ -30,12 +30,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from winback.cadence import SecondPurchaseCurve, expected_gap, population_gap, prior_gaps
 from winback.errors import ModelFitError
+
+if TYPE_CHECKING:
+    from winback.models import GammaGammaModel
 
 # winback.models (scipy) is imported where a model is fitted, not here: scipy's import takes about
 # 0.3 s, which every command paid at start-up, including those that fit no model (--help, inspect).
@@ -318,7 +322,7 @@ def _rhythm_fallback(orders: np.ndarray, silent: np.ndarray, gap: np.ndarray,
     return alive, none
 
 
-def _fit_spend(info: ModelInfo, x: np.ndarray, repeat_mean: np.ndarray):  # noqa: ANN202
+def _fit_spend(info: ModelInfo, x: np.ndarray, repeat_mean: np.ndarray) -> GammaGammaModel | None:
     """Gamma-Gamma fitted on the repeat buyers' average spend, or None (and a run note) when it
     cannot be."""
     from winback.models import GammaGammaModel
@@ -332,7 +336,7 @@ def _fit_spend(info: ModelInfo, x: np.ndarray, repeat_mean: np.ndarray):  # noqa
     return gg
 
 
-def _value_per_purchase(out: pd.DataFrame, gg, x: np.ndarray,  # noqa: ANN001
+def _value_per_purchase(out: pd.DataFrame, gg: GammaGammaModel | None, x: np.ndarray,
                         repeat_mean: np.ndarray | None) -> np.ndarray:
     """Each customer's value per purchase: Gamma-Gamma's expectation (``gg``, fitted), or shrunk
     averages without it; 1 each without amounts (``repeat_mean`` None)."""
