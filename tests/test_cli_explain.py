@@ -88,3 +88,37 @@ def test_explain_tells_a_customer_whose_orders_all_come_later_from_one_not_in_th
     on_the_day = runner.invoke(app, ["explain", str(SAMPLE), cid, "--as-of", day, "--json"])
     assert on_the_day.exit_code == 0, on_the_day.output
     assert {t["order_date"] for t in json.loads(on_the_day.stdout)["timeline"]} == {day}
+
+
+IMPORT_OPTIONS = {"--encoding", "--map", "--date-format", "--decimal", "--max-skipped", "--sheet",
+                  "--no-header", "--header-row", "--tz", "--on-decode-error", "--ignore-id-case",
+                  "--skip-implausible-dates"}
+
+
+def test_every_command_that_reads_orders_takes_the_options_the_importer_suggests():
+    """The importer's messages name these options (--no-header for a file without a header row,
+    --on-decode-error replace, --sheet, ...): each command that reads order files takes them."""
+    import typer.main
+
+    commands = typer.main.get_command(app).commands
+    for name in ("scan", "inspect", "explain", "backtest"):
+        options = {o for param in commands[name].params for o in param.opts}
+        assert IMPORT_OPTIONS <= options, (name, IMPORT_OPTIONS - options)
+
+
+def test_explain_and_backtest_read_a_file_without_a_header(runner):
+    """The public CDNOW sample has no header row (id, id, yyyymmdd, quantity, amount): the error
+    says to name the columns by number, and explain and backtest take that advice."""
+    from tests.cdnow import DATA
+
+    columns = ["--no-header", "--map", "customer_id=1", "--map", "order_date=3", "--map", "amount=5",
+               "--date-format", "%Y%m%d"]
+    without = runner.invoke(app, ["explain", str(DATA), "00004", "--as-of", "1998-06-30"])
+    assert without.exit_code == 4 and "--no-header --map customer_id=1" in without.stderr
+    text = runner.invoke(app, ["explain", str(DATA), "00004", "--as-of", "1998-06-30", *columns, "--json"])
+    assert text.exit_code == 0, text.output
+    data = json.loads(text.stdout)
+    assert data["customer_id"] == "00004" and data["numbers"]["purchase occasions"] == 4
+    back = runner.invoke(app, ["backtest", str(DATA), *columns, "--cutoff", "1998-04-01", "--json"])
+    assert back.exit_code == 0, back.output
+    assert json.loads(back.stdout)["customers"] == 2357

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -17,9 +18,16 @@ from winback.cli.common import (
     Decimal,
     Encoding,
     Files,
+    HeaderRow,
+    IgnoreIdCase,
     Json,
     Mapping,
     MaxSkipped,
+    NoHeader,
+    OnDecodeError,
+    Sheet,
+    SkipImplausibleDates,
+    Tz,
     Verbose,
     app,
     errors,
@@ -61,12 +69,23 @@ def backtest_command(
     date_format: DateFormat = None,
     decimal: Decimal = None,
     max_skipped: MaxSkipped = 0.05,
+    sheet: Sheet = None,
+    no_header: NoHeader = False,
+    header_row: HeaderRow = None,
+    tz: Tz = None,
+    on_decode_error: OnDecodeError = "error",
+    ignore_id_case: IgnoreIdCase = False,
+    skip_implausible_dates: SkipImplausibleDates = False,
     verbose: Verbose = False,
 ) -> None:
     """Check the call list against what really happened after a past date."""
     days = _parse_days(holdout)
     cutoff_date = parse_date(cutoff, "--cutoff")
-    opts = import_options(encoding, mapping, date_format, decimal, max_skipped)
+    # Orders after today are implausible, as for inspect; the cutoff is in the past.
+    opts = import_options(encoding, mapping, date_format, decimal, max_skipped, sheet=sheet,
+                          no_header=no_header, header_row=header_row, tz=tz,
+                          on_decode_error=on_decode_error, ignore_id_case=ignore_id_case,
+                          skip_implausible_dates=skip_implausible_dates, as_of=date.today())
     with errors(verbose):
         orders = load_orders(files, opts).orders
         cut = cutoff_date or holdout_cutoff(orders, days)

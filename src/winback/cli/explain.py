@@ -14,9 +14,16 @@ from winback.cli.common import (
     DateFormat,
     Decimal,
     Encoding,
+    HeaderRow,
+    IgnoreIdCase,
     Json,
     Mapping,
     MaxSkipped,
+    NoHeader,
+    OnDecodeError,
+    Sheet,
+    SkipImplausibleDates,
+    Tz,
     Verbose,
     app,
     errors,
@@ -45,11 +52,21 @@ def explain_command(
     date_format: DateFormat = None,
     decimal: Decimal = None,
     max_skipped: MaxSkipped = 0.05,
+    sheet: Sheet = None,
+    no_header: NoHeader = False,
+    header_row: HeaderRow = None,
+    tz: Tz = None,
+    on_decode_error: OnDecodeError = "error",
+    ignore_id_case: IgnoreIdCase = False,
+    skip_implausible_dates: SkipImplausibleDates = False,
     verbose: Verbose = False,
 ) -> None:
     """Show why a customer is (or is not) on the call list."""
     as_of_date = parse_date(as_of) or date.today()
-    opts = import_options(encoding, mapping, date_format, decimal, max_skipped)
+    opts = import_options(encoding, mapping, date_format, decimal, max_skipped, sheet=sheet,
+                          no_header=no_header, header_row=header_row, tz=tz,
+                          on_decode_error=on_decode_error, ignore_id_case=ignore_id_case,
+                          skip_implausible_dates=skip_implausible_dates, as_of=as_of_date)
     with errors(verbose):
         options = ScanOptions(as_of=as_of_date, horizon_days=horizon, top=None, import_options=opts,
                               explain_ids=(customer_id.strip(),))
