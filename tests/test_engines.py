@@ -185,6 +185,16 @@ def test_same_customer_and_day_flags_do_not_depend_on_the_blocks(step):
     newest_first = out.iloc[::-1].reset_index(drop=True)
     assert fast._shares_customer_and_day(newest_first, codes[::-1].copy(),
                                          np.argsort(codes[::-1], kind="stable"), step) is None
+    # Only the last customer's rows out of order: found by the half of the blocks that has them
+    # (the two halves run in two threads).
+    last = by_customer[codes[by_customer] == codes[by_customer[-1]]]
+    assert len(last) >= 2 and days[last[0]] < days[last[-1]]
+    swapped = days.copy()
+    swapped[last[0]], swapped[last[-1]] = days[last[-1]], days[last[0]]
+    start = pd.Timestamp("2024-01-01")
+    late = pd.DataFrame({"order_date": start + pd.to_timedelta(swapped, unit="D")})
+    late["order_date"] = late["order_date"].astype("datetime64[ns]")
+    assert fast._shares_customer_and_day(late, codes, by_customer, step) is None
 
 
 def _random_orders(n: int, seed: int) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, NamedTuple
 
@@ -711,18 +712,39 @@ def _shares_customer_and_day(out: pd.DataFrame, cid_code: np.ndarray,
         return None
     all_days = day_numbers(out["order_date"].to_numpy(dtype="datetime64[ns]").view(np.int64))
     shares = np.zeros(n, dtype=bool)
+    out_of_order = threading.Event()
+
     # A block of the grouped rows at a time, with the next block's first row to compare across the
     # cut: the gathered codes and days are a block's, not 80 MB of fresh memory at ten million rows.
-    for part in blocks(n - 1, step):
-        rows = by_customer[part.start:part.stop + 1]
-        code, day = cid_code[rows], all_days[rows]
-        same_customer = code[1:] == code[:-1]
-        del code
-        if not ((day[1:] >= day[:-1]) | ~same_customer).all():
-            return None
-        same_customer &= day[1:] == day[:-1]  # now: same customer, same day as the row before
-        shares[rows[1:][same_customer]] = True
-        shares[rows[:-1][same_customer]] = True
+    # The gathers are most of the time (0.14 s of 0.2 s at ten million rows): the two halves of the
+    # rows run in two threads (numpy gives up the interpreter lock in them; where two blocks meet,
+    # both may flag the same row, with the same value).
+    def flag(parts: list[slice]) -> None:
+        for part in parts:
+            if out_of_order.is_set():
+                return
+            rows = by_customer[part.start:part.stop + 1]
+            code, day = cid_code[rows], all_days[rows]
+            same_customer = code[1:] == code[:-1]
+            del code
+            if not ((day[1:] >= day[:-1]) | ~same_customer).all():
+                out_of_order.set()
+                return
+            same_customer &= day[1:] == day[:-1]  # now: same customer, same day as the row before
+            shares[rows[1:][same_customer]] = True
+            shares[rows[:-1][same_customer]] = True
+
+    parts = list(blocks(n - 1, step))
+    half = (len(parts) + 1) // 2
+    if len(parts) > 1:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-import") as helper:
+            later = helper.submit(flag, parts[half:])
+            flag(parts[:half])
+            later.result()
+    else:
+        flag(parts)
+    if out_of_order.is_set():
+        return None
     return shares
 
 
