@@ -99,6 +99,19 @@ def test_neutralize_only_what_could_run():
         "(+90) 532 123 45 67", "'+905321234567", "(+1) 650-253-0000", "'=1", ""]
 
 
+def test_neutralize_edge_cells_as_pythons_re_reads_them():
+    """Arrow (RE2) matches the patterns now; these cells read as they did with Python's re: a
+    no-break space before the sign, any decimal digits in a phone, a line break only at the end,
+    missing cells."""
+    values = pd.Series(["\u00a0=1", " \u00a0-2", "\u2003=1", "+٩٠ ٥٣٢ ١٢٣", "+90 532 123 45 67\n",
+                        "+1234 5", None, float("nan"), "x\n=1", "+90 5-", "\r\n"], dtype=object)
+    assert neutralize(values).tolist() == ["'\u00a0=1", "' \u00a0-2", "\u2003=1", "'+٩٠ ٥٣٢ ١٢٣",
+                                           "'+90 532 123 45 67\n", "'+1234 5", "", "", "x\n=1",
+                                           "'+90 5-", "'\r\n"]
+    assert csv_phones(values).tolist()[3:6] == ["(+٩٠) ٥٣٢ ١٢٣", "'+90 532 123 45 67\n", "'+1234 5"]
+    assert csv_phones(values).tolist()[9] == "(+90) 5-"
+
+
 def test_json_rows():
     records = json.loads(json_bytes(writer_rows()))
     assert [list(r) for r in records] == [COLUMNS] * 3
