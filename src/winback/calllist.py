@@ -273,8 +273,8 @@ def _people(contacts: pd.DataFrame, at: np.ndarray, index: pd.Index,
 def _owners(scores: pd.DataFrame, contacts: pd.DataFrame, where: np.ndarray, at: np.ndarray) -> pd.Series:
     """Each customer's owner: the customers file's, else the latest one named in the orders."""
     # The listed rows' owners, then as text (not every customer's owner as a Python string first).
-    from_orders = pd.Series(scores["owner"].iloc[where].to_numpy(dtype=object), index=scores.index[where],
-                            dtype="str")
+    owners = scores["owner"].iloc[where].to_numpy(dtype=object)
+    from_orders = pd.Series(owners, index=scores.index[where], dtype="str")
     from_contacts = _people(contacts, at, from_orders.index, ("owner",))["owner"]
     return from_contacts.where(from_contacts != "", from_orders.fillna("")).astype("str")
 
