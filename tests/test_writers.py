@@ -434,3 +434,31 @@ def test_write_json_writes_arrow_id_lists_as_the_json_module_writes_lists(slice_
     assert _written_json(data, slice_rows) == expected
     one = json.dumps({"n": 1}, ensure_ascii=False, indent=2) + "\n"
     assert _written_json({"n": 1}, slice_rows) == one
+
+
+@pytest.mark.parametrize("dialect", [COMMA, SEMICOLON], ids=["comma", "semicolon"])
+def test_csv_cells_are_quoted_as_the_csv_module_quotes_them(dialect):
+    """Arrow makes the CSV lines; they are the bytes pandas' to_csv (Python's csv module) writes:
+    cells with the delimiter, a quote or a line break quoted, quotes doubled, missing values empty,
+    whole numbers and floats as before. A column of another type goes through to_csv itself."""
+    from winback.writers import _csv_by_pandas, _csv_parts
+
+    tricky = ["plain", "a,b", "a;b", 'say "hi"', '"', "line\nbreak", "cr\rhere", "crlf\r\n", "",
+              None, " lead", "trail ", "Ölçü, 5 ₺", "=1", "+90 532 123 45 67", "x" * 300, "'", "\t"]
+    n = len(tricky)
+    rows = pd.DataFrame({
+        "rank": np.arange(1, n + 1, dtype=np.int64),
+        "customer_id": pd.Series(tricky, dtype="str"),
+        "reason": pd.Series(tricky[::-1], dtype="str"),
+        "phone": pd.Series(tricky, dtype="str"),
+        "revenue": np.array([1.5, -0.0, np.nan, 1e15, 0.1 + 0.2, 3.0] * 3)[:n],
+        "orders": np.array([-3, 0, 7, 2**40, 5, 6] * 3, dtype=np.int64)[:n],
+        "note": pd.Series(tricky, dtype=object),
+        "last_order_date": pd.Series(["2024-01-0" + str(i % 9 + 1) for i in range(n)], dtype="str"),
+    })
+    for part_rows in (1, 4, 100):
+        got = b"".join(_csv_parts(rows, dialect, bom=False, part_rows=part_rows))
+        assert got == _csv_by_pandas(rows, dialect, header=True)
+    odd = rows.assign(flag=[True, False] * (n // 2))  # a type the Arrow way leaves to pandas
+    assert b"".join(_csv_parts(odd, dialect, bom=False, part_rows=5)) == \
+        _csv_by_pandas(odd, dialect, header=True)
