@@ -122,7 +122,8 @@ def _one_decimal(values: np.ndarray) -> pa.Array:
 def _thousands(values: np.ndarray) -> pa.Array:
     """Whole non-negative numbers below 10**15 with a comma between thousands (``12,345``)."""
     text = None
-    for level in range(4, -1, -1):  # the groups of three digits, from the highest
+    highest = (len(str(int(values.max()))) - 1) // 3 if len(values) else 0
+    for level in range(highest, -1, -1):  # the groups of three digits, from the highest
         unit = 1000 ** level
         group = (values // unit) % 1000
         if level == 0:
@@ -190,7 +191,10 @@ def reasons(rows: pd.DataFrame, *, currency: str | None, has_amount: bool,
         brought = _joined(text, " Brought ", _whole(n_ref), " other customer(s).")
         text = _choose(n_ref > 0, brought, text)
     if "refunds" in rows and has_amount:
-        refunds = rows["refunds"].to_numpy()
-        with_refunds = _joined(text, " Refunds: ", _money(refunds, currency), ".")
-        text = _choose(refunds > 0, with_refunds, text)
+        refunded = rows["refunds"].to_numpy() > 0
+        if refunded.any():  # the amounts of the few with refunds, each at its row (null elsewhere)
+            amounts = _money(rows["refunds"].to_numpy()[refunded], currency)
+            at = pa.array(np.cumsum(refunded) - 1, mask=~refunded)
+            with_refunds = _joined(text, " Refunds: ", amounts.take(at), ".")
+            text = _choose(refunded, with_refunds, text)
     return pd.Series(text, index=rows.index, dtype="str", name="reason")

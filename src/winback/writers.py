@@ -233,9 +233,10 @@ def _csv_lines(cells: list[pa.Array], header: list[str] | None, dialect: CsvDial
     def quoted(text: pa.Array) -> pa.Array:
         # Per cell only in a column that has such a character at all (in a call list: the reasons
         # and some names and notes; a look over the column's bytes tells).
-        if not np.isin(_utf8(text), marks).any():
+        held = _utf8(text)
+        if not np.isin(held, marks).any():
             return text
-        doubled = pc.replace_substring(text, '"', '""')
+        doubled = pc.replace_substring(text, '"', '""') if (held == ord('"')).any() else text
         mark = pa.scalar('"', text.type)
         wrapped = pc.binary_join_element_wise(mark, doubled, mark, pa.scalar("", text.type))
         return pc.if_else(pc.match_substring_regex(text, pattern), wrapped, text)
