@@ -415,8 +415,8 @@ def _written_json(data: object, slice_rows: int) -> str:
 def test_write_json_writes_arrow_id_lists_as_the_json_module_writes_lists(slice_rows):
     """The nightly run summary's id lists go out through Arrow, a slice of ids at a time: the text
     must be json.dumps' own (and a line break), at any depth, with quotes, backslashes and non-ASCII
-    letters in some slices and not others, empty ids and lists, chunked arrays, and the lists Arrow
-    does not escape (control characters, nulls) handed back to Python's encoder."""
+    letters in some slices and not others, control characters, empty ids and lists, chunked
+    arrays, and a list with nulls handed back to Python's encoder."""
     plain = ["00042", 'say "hi"', "back\\slash", "Çelik Ltd. Şti.", "Абвгд", "", "x,", "a\u2028b",
              "p", "q", "r", ""]
     data = {
@@ -462,3 +462,33 @@ def test_csv_cells_are_quoted_as_the_csv_module_quotes_them(dialect):
     odd = rows.assign(flag=[True, False] * (n // 2))  # a type the Arrow way leaves to pandas
     assert b"".join(_csv_parts(odd, dialect, bom=False, part_rows=5)) == \
         _csv_by_pandas(odd, dialect, header=True)
+
+
+def test_json_values_are_written_as_json_dumps_writes_them():
+    """Arrow writes the JSON list a column at a time: the same text as json.dumps(ensure_ascii=
+    False, indent=2) of the records, for awkward text (quotes, backslashes, every control
+    character, non-ASCII), whole numbers and floats (12.0, -0.0, many decimals, huge, missing);
+    a column of another type goes through json.dumps itself."""
+    from winback.writers import _json_parts
+
+    texts = ['say "hi"', "back\\slash", "Ölçü ₺ 😀", "", None, "\u2028", "\x7f",
+             *[chr(c) + "x" for c in range(0x20)]]
+    n = len(texts)
+    floats = [12.0, -0.0, 0.1 + 0.2, 1e16, 2.5, float("nan"), 1e-7, 123456789012.345,
+              999999999999.99]
+    rows = pd.DataFrame({
+        "rank": np.arange(-3, n - 3, dtype=np.int64),
+        "customer_id": pd.Series(texts, dtype="str"),
+        "reason": pd.Series(texts[::-1], dtype="str"),
+        "revenue": np.resize(floats, n),
+        "p_alive": np.linspace(0, 1, n).round(3),
+    })
+    for part_rows in (1, 7, 1_000):
+        got = b"".join(_json_parts(rows, part_rows=part_rows))
+        records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+        want = json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+        assert got == want.encode()
+    odd = rows.assign(flag=[True, False] * (n // 2) + [True] * (n % 2))
+    records = odd.astype(object).where(odd.notna(), None).to_dict(orient="records")
+    assert b"".join(_json_parts(odd, part_rows=5)) == \
+        (json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode()

@@ -170,6 +170,15 @@ def number_text(values: np.ndarray, decimal: str = ".") -> np.ndarray:
 def _number_cells(values: np.ndarray, decimal: str) -> pa.Array:
     """:func:`number_text`'s cells as Arrow text, null for NaN."""
     v = np.asarray(values, dtype=np.float64)
+    text, exact = _digits(v, decimal)
+    nan = np.isnan(v)
+    text = _python_where(text, ~exact & ~nan, v, lambda x: f"{x:.15g}".replace(".", decimal))
+    return pc.if_else(pa.array(nan), pa.scalar(None, text.type), text)
+
+
+def _digits(v: np.ndarray, decimal: str) -> tuple[pa.Array, np.ndarray]:
+    """(each value of at most three decimals written from its digits, trailing zeros and an empty
+    fraction dropped: ``12``, ``-0.5``, ``3.125``; whether it was such a value, below 10**12)."""
     with np.errstate(invalid="ignore", over="ignore"):
         k = np.rint(v * 1000.0)
         exact = np.isfinite(k) & (np.abs(k) < 1e15) & (k / 1000.0 == v)
@@ -182,14 +191,20 @@ def _number_cells(values: np.ndarray, decimal: str) -> pa.Array:
     text = pc.if_else(pc.greater(pc.utf8_length(part), 0), with_part, whole)
     text = pc.if_else(pa.array(np.signbit(v)), pc.binary_join_element_wise(
         pa.scalar("-", text_type), text, pa.scalar("", text_type)), text)
-    nan = np.isnan(v)
-    rare = np.flatnonzero(~exact & ~nan)  # rare: infinities, many decimals, huge values
-    if len(rare):
-        out = text.to_numpy(zero_copy_only=False).astype(object)
-        for at in rare:
-            out[at] = f"{v[at]:.15g}".replace(".", decimal)  # as "%.15g" % value
-        text = pa.array(out, type=text_type)
-    return pc.if_else(pa.array(nan), pa.scalar(None, text_type), text)
+    return text, exact
+
+
+def _python_where(text: pa.Array, where: np.ndarray, values: np.ndarray,
+                  form: Callable[[float], str]) -> pa.Array:
+    """``text`` with the cells where ``where`` holds (rare) made by ``form`` of their value in
+    Python."""
+    rare = np.flatnonzero(where)
+    if not len(rare):
+        return text
+    out = text.to_numpy(zero_copy_only=False).astype(object)
+    for at in rare:
+        out[at] = form(float(values[at]))
+    return pa.array(out, type=text.type)
 
 
 def _csv_parts(rows: pd.DataFrame, dialect: CsvDialect, *, bom: bool,
@@ -345,8 +360,7 @@ def _json_list(ids: pa.Array | pa.ChunkedArray, indent: int,
     if not len(ids):
         yield "[]"
         return
-    if ids.null_count or pc.any(pc.match_substring_regex(ids, r"[\x00-\x1f]")).as_py():
-        # Control characters (which JSON escapes one by one) or nulls: Python's encoder, indented.
+    if ids.null_count:  # (ids are never missing) Python's encoder, indented
         as_python = json.dumps(ids.to_pylist(), ensure_ascii=False, indent=2)
         yield as_python.replace("\n", "\n" + " " * indent)
         return
@@ -358,8 +372,7 @@ def _json_list(ids: pa.Array | pa.ChunkedArray, indent: int,
     for chunk in chunks:
         for start in range(0, len(chunk), slice_rows):
             part = chunk.slice(start, slice_rows)
-            if pc.any(pc.match_substring_regex(part, r'["\\]')).as_py():
-                part = pc.replace_substring(pc.replace_substring(part, "\\", "\\\\"), '"', '\\"')
+            part = _json_escaped(part.cast(pa.large_string()))
             one_list = pa.ListArray.from_arrays(pa.array([0, len(part)], pa.int32()), part)
             if not first:
                 yield between
@@ -375,17 +388,80 @@ def json_bytes(rows: pd.DataFrame) -> bytes:
 
 def _json_parts(rows: pd.DataFrame, part_rows: int = PART_ROWS) -> Iterator[bytes]:
     """:func:`json_bytes` a part of ``part_rows`` rows at a time: each part's array without its
-    brackets, joined as ``json.dumps`` joins the items of one array."""
+    brackets, joined as ``json.dumps`` joins the items of one array.
+
+    Each value is written as ``json.dumps(..., ensure_ascii=False, indent=2, allow_nan=False)``
+    writes it, by Arrow a column at a time (the encoder that ``indent`` makes run in Python took
+    about 60 s for the three million rows of a ten-million-order ``--all`` list). A column of
+    another type than text, whole numbers and floats sends its part to ``json.dumps``."""
     if rows.empty:
         yield b"[]\n"
         return
     yield b"["
+    keys = [json.dumps(str(col), ensure_ascii=False) + ": " for col in rows.columns]
     for start in range(0, len(rows), part_rows):
         part = rows.iloc[start:start + part_rows]
-        records = part.astype(object).where(part.notna(), None).to_dict(orient="records")
-        text = json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False)
-        yield (("," if start else "") + text[1:-2]).encode("utf-8")  # "\n  {...},\n  {...}"
+        cells = [_json_cells(part[col]) for col in part.columns]
+        if all(c is not None for c in cells):
+            text = _json_records(keys, cells)
+        else:
+            records = part.astype(object).where(part.notna(), None).to_dict(orient="records")
+            whole = json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False)
+            text = whole[1:-2].encode("utf-8")
+        yield (b"," if start else b"") + text  # "\n  {...},\n  {...}"
     yield b"\n]\n"
+
+
+def _json_records(keys: list[str], cells: list[pa.Array]) -> bytes:
+    """``"\n  {\n    key: value,\n    ...\n  }"`` per row, joined by commas."""
+    text = pa.large_string()
+    pieces = [pc.binary_join_element_wise(pa.scalar(key, text), cell, pa.scalar("", text))
+              for key, cell in zip(keys, cells, strict=True)]
+    body = pc.binary_join_element_wise(*pieces, pa.scalar(",\n    ", text))
+    opening, closing = pa.scalar("\n  {\n    ", text), pa.scalar("\n  },", text)
+    records = pc.binary_join_element_wise(opening, body, closing, pa.scalar("", text))
+    return _utf8(records).tobytes()[:-1]  # (no comma after the last)
+
+
+#: What json.dumps writes for the characters it escapes (ensure_ascii=False); other control
+#: characters as \u00XX.
+_JSON_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+                 "\t": "\\t"}
+
+
+def _json_escaped(text: pa.Array) -> pa.Array:
+    """Text cells escaped as JSON strings (without their quotes); each character to escape is
+    replaced only in a column whose bytes hold it, the backslash first."""
+    held = np.bincount(_utf8(text), minlength=256)
+    for byte in [0x5C, *(b for b in range(0x20) if b != 0x5C), 0x22]:
+        if held[byte]:
+            char = chr(byte)
+            text = pc.replace_substring(text, char, _JSON_ESCAPES.get(char, f"\\u{byte:04x}"))
+    return text
+
+
+def _json_cells(values: pd.Series) -> pa.Array | None:
+    """A column's values as JSON text (``null`` for missing ones), or None for a type
+    :func:`_json_parts` leaves to ``json.dumps``."""
+    text = pa.large_string()
+    null = pa.scalar("null", text)
+    if values.dtype == np.int64:
+        return pc.cast(pa.array(values.to_numpy()), text)
+    if values.dtype == np.float64:
+        v = values.to_numpy()
+        digits, exact = _digits(v, ".")
+        whole = pc.equal(pc.find_substring(digits, "."), -1)  # Python writes 12.0, not 12
+        cells = pc.if_else(whole, pc.binary_join_element_wise(digits, pa.scalar(".0", text),
+                                                              pa.scalar("", text)), digits)
+        nan = np.isnan(v)
+        cells = _python_where(cells, ~exact & ~nan, v, lambda x: json.dumps(x, allow_nan=False))
+        return pc.if_else(pa.array(nan), null, cells)
+    if isinstance(values.dtype, pd.StringDtype):
+        raw = pa.array(values, type=text)
+        quoted = pc.binary_join_element_wise(pa.scalar('"', text), _json_escaped(raw.fill_null("")),
+                                             pa.scalar('"', text), pa.scalar("", text))
+        return pc.if_else(pc.is_null(raw), null, quoted)
+    return None
 
 
 def xlsx_bytes(rows: pd.DataFrame, *, sheet: str = "Call list",
