@@ -224,3 +224,19 @@ def test_the_first_of_the_calling_order_are_the_full_sorts(seed, first):
     assert got.tolist() == full[: len(got)].tolist()
     if 0 < first < len(values):
         assert len(got) < len(values) or values[full[first - 1]] == values[full[-1]]  # the rest was not sorted
+
+
+def test_notes_and_dates_are_the_texts_pandas_made():
+    """Notes (flag names joined by '; ') and ISO dates are made by Arrow for millions of rows: the
+    same texts as pandas' string arithmetic and strftime, missing dates missing."""
+    from winback.calllist import _iso_dates, _join_flags
+
+    flags = pd.DataFrame({"a": [0, 1, 0, 1, 0, 1, 0, 1], "b b": [0, 0, 1, 1, 0, 0, 1, 1],
+                          "c": [0, 0, 0, 0, 1, 1, 1, 1]}, dtype=bool)
+    want = pd.Series("", index=flags.index, dtype="str")
+    for name in flags.columns:
+        want = want + np.where(flags[name], name + "; ", "")
+    pd.testing.assert_series_equal(_join_flags(flags), want.str.removesuffix("; "))
+    dates = pd.Series(pd.to_datetime(["2024-02-29", None, "1999-12-31 23:59"], format="mixed"),
+                      index=[5, 6, 7])
+    pd.testing.assert_series_equal(_iso_dates(dates), dates.dt.strftime("%Y-%m-%d").astype("str"))

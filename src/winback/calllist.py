@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from winback._sorting import argsort_descending, blocks, member_mask, positions_in, strings_in_order
 from winback.contacts import (
@@ -293,7 +295,7 @@ def _rows(ranked: pd.DataFrame, orders: pd.DataFrame, people: pd.DataFrame, owne
                     median_second_days=median_second_days)
             for part in blocks(max(len(ranked), 1), _REASON_ROWS)]
     rows["reason"] = pd.concat(said).astype("str")
-    rows["last_order_date"] = ranked["last_order"].dt.strftime("%Y-%m-%d").astype("str")
+    rows["last_order_date"] = _iso_dates(ranked["last_order"])
     rows["days_since_last_order"] = ranked["days_since_last"].astype("int64")
     rows["orders"] = ranked["orders"].astype("int64")
     rows["revenue"] = ranked["revenue"].round(2) if has_amount else float("nan")
@@ -304,7 +306,7 @@ def _rows(ranked: pd.DataFrame, orders: pd.DataFrame, people: pd.DataFrame, owne
     rows["owner"] = owner
     rows["margin"] = ranked["margin"].round(2) if has_margin else float("nan")
     rows["average_order_value"] = ranked["avg_order_value"].round(2)
-    rows["first_order_date"] = ranked["first_order"].dt.strftime("%Y-%m-%d").astype("str")
+    rows["first_order_date"] = _iso_dates(ranked["first_order"])
     rows["usual_gap_days"] = ranked["expected_gap_days"].round(0).astype("int64")
     rows["p_alive"] = ranked["p_alive"].round(3)
     rows["value_at_risk"] = ranked["value_at_risk"].round(2)
@@ -324,10 +326,22 @@ def _rows(ranked: pd.DataFrame, orders: pd.DataFrame, people: pd.DataFrame, owne
 
 
 def _join_flags(flags: pd.DataFrame) -> pd.Series:
-    text = pd.Series("", index=flags.index, dtype="str")
-    for name in flags.columns:
-        text = text + np.where(flags[name].to_numpy(), name + "; ", "")
-    return text.str.removesuffix("; ")
+    """The names of the flags each row has, joined by "; ": one text per combination of flags,
+    looked up by Arrow (a --all list has millions of rows)."""
+    names = list(flags.columns)
+    combination = np.zeros(len(flags), dtype=np.int64)
+    for bit, name in enumerate(names):
+        combination |= flags[name].to_numpy(dtype=bool).astype(np.int64) << bit
+    texts = ["; ".join(name for bit, name in enumerate(names) if code >> bit & 1)
+             for code in range(1 << len(names))]
+    joined = pa.array(texts, pa.large_string()).take(pa.array(combination))
+    return pd.Series(joined, index=flags.index, dtype="str")
+
+
+def _iso_dates(dates: pd.Series) -> pd.Series:
+    """Dates as YYYY-MM-DD text (missing for a missing date), written by Arrow."""
+    text = pc.strftime(pa.array(dates.to_numpy(dtype="datetime64[ns]")), format="%Y-%m-%d")
+    return pd.Series(text, index=dates.index, dtype="str")
 
 
 def _owner_key(name: str) -> str:

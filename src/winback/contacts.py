@@ -319,7 +319,10 @@ def format_phones(phones: pd.Series, country: str) -> tuple[pd.Series, pd.Series
     is "". Runs on the listed rows only: one phone-library call per row.
     """
     text = phones.fillna("").astype(str).str.strip()
-    formatted = text.map(lambda p: _international(p, country) if p else "")
+    formatted = pd.Series("", index=text.index, dtype="str")
+    given = (text != "").to_numpy()
+    if given.any():  # the phone library for the rows with a number only (a --all list: millions)
+        formatted[given] = text[given].map(lambda p: _international(p, country))
     valid = formatted != ""
     return formatted.where(valid, text), valid
 
