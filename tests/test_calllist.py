@@ -240,3 +240,5 @@ def test_notes_and_dates_are_the_texts_pandas_made():
     dates = pd.Series(pd.to_datetime(["2024-02-29", None, "1999-12-31 23:59"], format="mixed"),
                       index=[5, 6, 7])
     pd.testing.assert_series_equal(_iso_dates(dates), dates.dt.strftime("%Y-%m-%d").astype("str"))
+    zoned = dates.dt.tz_localize("Europe/Istanbul")
+    pd.testing.assert_series_equal(_iso_dates(zoned), zoned.dt.strftime("%Y-%m-%d").astype("str"))

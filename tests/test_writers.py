@@ -492,3 +492,11 @@ def test_json_values_are_written_as_json_dumps_writes_them():
     records = odd.astype(object).where(odd.notna(), None).to_dict(orient="records")
     assert b"".join(_json_parts(odd, part_rows=5)) == \
         (json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode()
+
+
+def test_a_csv_list_of_one_column_is_written_as_the_csv_module_writes_it():
+    from winback.writers import _csv_by_pandas, _csv_parts
+
+    one = pd.DataFrame({"customer_id": pd.Series(["a", "", None, 'x"y'], dtype="str")})
+    assert b"".join(_csv_parts(one, COMMA, bom=False)) == _csv_by_pandas(one, COMMA, header=True)
+    assert b'\r\n""\r\n' in _csv_by_pandas(one, COMMA, header=True)

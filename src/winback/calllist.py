@@ -339,7 +339,10 @@ def _join_flags(flags: pd.DataFrame) -> pd.Series:
 
 
 def _iso_dates(dates: pd.Series) -> pd.Series:
-    """Dates as YYYY-MM-DD text (missing for a missing date), written by Arrow."""
+    """Dates as YYYY-MM-DD text (missing for a missing date), written by Arrow (the summary's are
+    naive; dates with a zone, from a frame made by hand, are written in their zone by pandas)."""
+    if getattr(dates.dtype, "tz", None) is not None:
+        return dates.dt.strftime("%Y-%m-%d").astype("str")
     text = pc.strftime(pa.array(dates.to_numpy(dtype="datetime64[ns]")), format="%Y-%m-%d")
     return pd.Series(text, index=dates.index, dtype="str")
 

@@ -316,7 +316,7 @@ def format_phones(phones: pd.Series, country: str) -> tuple[pd.Series, pd.Series
     """International format (``+90 532 123 45 67``) for valid numbers, else the text as written.
 
     Returns (text, valid). Empty cells are neither valid nor flagged: ``valid`` is False and the text
-    is "". Runs on the listed rows only: one phone-library call per row.
+    is "". Runs on the listed rows only: one phone-library call per row that has a number.
     """
     text = phones.fillna("").astype(str).str.strip()
     formatted = pd.Series("", index=text.index, dtype="str")

@@ -215,11 +215,13 @@ def _csv_parts(rows: pd.DataFrame, dialect: CsvDialect, *, bom: bool,
     quote or line break inside: QUOTE_MINIMAL), and joined into lines by Arrow: the same bytes as
     pandas' ``to_csv``, which writes each row through Python's csv module (about 19 s for the three
     million rows of a ten-million-order ``--all`` list). A column of any other type than text,
-    whole numbers and floats sends its part to ``to_csv``."""
+    whole numbers and floats sends its part to ``to_csv``, as does a list of one column."""
     for start in range(0, max(len(rows), 1), part_rows):
         part = rows.iloc[start:start + part_rows]
         header = list(part.columns) if start == 0 else None
-        cells = [_csv_cells(part[col], col, dialect) for col in part.columns]
+        # (One column: the csv module writes a row of one empty cell as "", so pandas does that.)
+        cells = [_csv_cells(part[col], col, dialect) for col in part.columns] \
+            if part.shape[1] > 1 else [None]
         text = _csv_lines(cells, header, dialect) if all(c is not None for c in cells) else \
             _csv_by_pandas(part, dialect, header=header is not None)
         yield (b"\xef\xbb\xbf" if bom and start == 0 else b"") + text
@@ -402,7 +404,7 @@ def _json_parts(rows: pd.DataFrame, part_rows: int = PART_ROWS) -> Iterator[byte
     for start in range(0, len(rows), part_rows):
         part = rows.iloc[start:start + part_rows]
         cells = [_json_cells(part[col]) for col in part.columns]
-        if all(c is not None for c in cells):
+        if cells and all(c is not None for c in cells):  # (no columns: "{}" per row, by json.dumps)
             text = _json_records(keys, cells)
         else:
             records = part.astype(object).where(part.notna(), None).to_dict(orient="records")
