@@ -415,7 +415,8 @@ def _json_parts(rows: pd.DataFrame, part_rows: int = PART_ROWS) -> Iterator[byte
 
 
 def _json_records(keys: list[str], cells: list[pa.Array]) -> bytes:
-    """``"\n  {\n    key: value,\n    ...\n  }"`` per row, joined by commas."""
+    """Each row as an object laid out as ``json.dumps(indent=2)`` lays out an array's items (one
+    key and value per line), the rows joined by commas."""
     text = pa.large_string()
     pieces = [pc.binary_join_element_wise(pa.scalar(key, text), cell, pa.scalar("", text))
               for key, cell in zip(keys, cells, strict=True)]
