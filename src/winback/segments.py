@@ -24,6 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winback._text import choose, joined, python_where, signed, whole
+
 NEW_DAYS = 60
 TOP_SHARE = 0.20
 SEGMENTS = ("new", "lost", "can't lose", "at risk", "one-time", "hibernating", "champions", "loyal",
@@ -75,36 +77,6 @@ def _first_condition_table(n_conditions: int, default: int) -> np.ndarray:
 _FIRST_CONDITION = _first_condition_table(len(SEGMENTS) - 1, len(SEGMENTS) - 1)
 
 
-_TEXT = pa.large_string()
-
-
-def _joined(*pieces: pa.Array | str) -> pa.Array:
-    """The pieces (text arrays or plain strings) one after the other, per row."""
-    arrays = [pa.scalar(p, _TEXT) if isinstance(p, str) else p for p in pieces]
-    return pc.binary_join_element_wise(*arrays, pa.scalar("", _TEXT))
-
-
-def _choose(condition: np.ndarray, yes: pa.Array | str, no: pa.Array | str) -> pa.Array:
-    return pc.if_else(pa.array(condition, type=pa.bool_()),
-                      pa.scalar(yes, _TEXT) if isinstance(yes, str) else yes,
-                      pa.scalar(no, _TEXT) if isinstance(no, str) else no)
-
-
-def _whole(values: np.ndarray) -> pa.Array:
-    """Whole numbers as ``str(int)`` writes them."""
-    return pc.cast(pa.array(np.asarray(values, dtype=np.int64)), _TEXT)
-
-
-def _by_python(values: np.ndarray, fast: pa.Array, ok: np.ndarray, form: str) -> pa.Array:
-    """``fast``, with the values where ``ok`` is false (rare) formatted by Python with ``form``."""
-    if ok.all():
-        return fast
-    out = fast.to_numpy(zero_copy_only=False).astype(object)
-    for at in np.flatnonzero(~ok):
-        out[at] = form.format(values[at])
-    return pa.array(out, type=_TEXT)
-
-
 def _one_decimal(values: np.ndarray) -> pa.Array:
     """Floats already rounded to one decimal as ``str(float)`` writes them (``2.5``, ``10.0``): the
     digits from the value times ten; any value that is not such a float, or of 10**15 and more,
@@ -114,9 +86,8 @@ def _one_decimal(values: np.ndarray) -> pa.Array:
         tenths = np.rint(v * 10.0)
         ok = np.isfinite(tenths) & (np.abs(tenths) < 1e16) & (tenths / 10.0 == v)
     tenths = np.where(ok, np.abs(tenths), 0).astype(np.int64)
-    text = _joined(_whole(tenths // 10), ".", _whole(tenths % 10))
-    text = _choose(np.signbit(v), _joined("-", text), text)
-    return _by_python(v, text, ok, "{!s}")
+    text = signed(joined(whole(tenths // 10), ".", whole(tenths % 10)), np.signbit(v))
+    return python_where(text, ~ok, v, str)
 
 
 def _thousands(values: np.ndarray) -> pa.Array:
@@ -127,13 +98,13 @@ def _thousands(values: np.ndarray) -> pa.Array:
         unit = 1000 ** level
         group = (values // unit) % 1000
         if level == 0:
-            piece = _whole(group)
-            piece = _choose(values >= 1000, _joined(",", pc.utf8_lpad(piece, 3, "0")), piece)
+            piece = whole(group)
+            piece = choose(values >= 1000, joined(",", pc.utf8_lpad(piece, 3, "0")), piece)
         else:
             top, inner = (values >= unit) & (values < unit * 1000), values >= unit * 1000
-            padded = _joined(",", pc.utf8_lpad(_whole(group), 3, "0"))
-            piece = _choose(inner, padded, _choose(top, _whole(group), ""))
-        text = piece if text is None else _joined(text, piece)
+            padded = joined(",", pc.utf8_lpad(whole(group), 3, "0"))
+            piece = choose(inner, padded, choose(top, whole(group), ""))
+        text = piece if text is None else joined(text, piece)
     return text
 
 
@@ -145,8 +116,8 @@ def _money(values: pd.Series | np.ndarray, currency: str | None) -> pa.Array:
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(v) & (np.abs(v) < 1e15)
     text = _thousands(np.where(ok, np.abs(v), 0).astype(np.int64))
-    text = _by_python(v, _choose(np.signbit(v), _joined("-", text), text), ok, "{:,.0f}")
-    return _joined(text, f" {currency}") if currency else text
+    text = python_where(signed(text, np.signbit(v)), ~ok, v, "{:,.0f}".format)
+    return joined(text, f" {currency}") if currency else text
 
 
 def _span(days: np.ndarray) -> pa.Array:
@@ -155,10 +126,10 @@ def _span(days: np.ndarray) -> pa.Array:
     days = np.asarray(days, dtype=np.float64)
     years = days / 365.25
     months = np.round(days / 30.44, 0).astype(int)
-    in_years = _joined(_one_decimal(np.round(years, 1)), " years")
-    in_months = _joined(_whole(months), " months")
-    in_days = _joined(_whole(days.astype(int)), " days")
-    return _choose(years >= 1.5, in_years, _choose(months >= 2, in_months, in_days))
+    in_years = joined(_one_decimal(np.round(years, 1)), " years")
+    in_months = joined(whole(months), " months")
+    in_days = joined(whole(days.astype(int)), " days")
+    return choose(years >= 1.5, in_years, choose(months >= 2, in_months, in_days))
 
 
 def reasons(rows: pd.DataFrame, *, currency: str | None, has_amount: bool,
@@ -169,32 +140,32 @@ def reasons(rows: pd.DataFrame, *, currency: str | None, has_amount: bool,
     arithmetic took about 17 s for three million)."""
     if rows.empty:
         return pd.Series(dtype="str", index=rows.index, name="reason")
-    silent = _whole(rows["days_since_last"].to_numpy())
-    gap = _whole(rows["expected_gap_days"].round(0).clip(lower=1).to_numpy().astype(int))
+    silent = whole(rows["days_since_last"].to_numpy())
+    gap = whole(rows["expected_gap_days"].round(0).clip(lower=1).to_numpy().astype(int))
     ratio = _one_decimal(rows["overdue_ratio"].round(1).to_numpy())
     orders = rows["orders"].to_numpy().astype(int)
     revenue = _money(rows["revenue"], currency) if has_amount else None
-    repeat = _joined("Usually orders every ", gap, " days; ", silent,
-                     " days since the last order (", ratio, "x the usual gap); ", _whole(orders),
+    repeat = joined("Usually orders every ", gap, " days; ", silent,
+                     " days since the last order (", ratio, "x the usual gap); ", whole(orders),
                      " orders")
     if has_amount:
-        repeat = _joined(repeat, ", ", revenue, " net over ",
+        repeat = joined(repeat, ", ", revenue, " net over ",
                          _span(rows["recency_days"].clip(lower=1).to_numpy()))
     second = (" (most returning customers here order again within "
               f"{round(median_second_days)} days)" if median_second_days else "")
-    single = _joined("One order ", silent, " days ago", second)
+    single = joined("One order ", silent, " days ago", second)
     if has_amount:
-        single = _joined(single, "; ", revenue, " net")
-    text = _choose(rows["orders"].to_numpy() > 1, _joined(repeat, "."), _joined(single, "."))
+        single = joined(single, "; ", revenue, " net")
+    text = choose(rows["orders"].to_numpy() > 1, joined(repeat, "."), joined(single, "."))
     if "referrals" in rows:
         n_ref = rows["referrals"].to_numpy().astype(int)
-        brought = _joined(text, " Brought ", _whole(n_ref), " other customer(s).")
-        text = _choose(n_ref > 0, brought, text)
+        brought = joined(text, " Brought ", whole(n_ref), " other customer(s).")
+        text = choose(n_ref > 0, brought, text)
     if "refunds" in rows and has_amount:
         refunded = rows["refunds"].to_numpy() > 0
         if refunded.any():  # the amounts of the few with refunds, each at its row (null elsewhere)
             amounts = _money(rows["refunds"].to_numpy()[refunded], currency)
             at = pa.array(np.cumsum(refunded) - 1, mask=~refunded)
-            with_refunds = _joined(text, " Refunds: ", amounts.take(at), ".")
-            text = _choose(refunded, with_refunds, text)
+            with_refunds = joined(text, " Refunds: ", amounts.take(at), ".")
+            text = choose(refunded, with_refunds, text)
     return pd.Series(text, index=rows.index, dtype="str", name="reason")

@@ -43,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winback._text import TEXT, joined, python_where, signed, whole
 from winback.errors import OutputError
 
 FILE_MODE = 0o600
@@ -143,12 +144,12 @@ def csv_phones(values: pd.Series) -> pd.Series:
 
 def _arrow_text(values: pd.Series) -> pa.Array:
     """A column's cells as Arrow text, missing ones empty."""
-    return pa.array(values.fillna("").astype("str"), type=pa.large_string())
+    return pa.array(values.fillna("").astype("str"), type=TEXT)
 
 
 def _neutralized(text: pa.Array) -> pa.Array:
     formula = pc.match_substring_regex(text, _FORMULA_START_TEXT)
-    quoted = pc.binary_join_element_wise(pa.scalar("'", text.type), text, pa.scalar("", text.type))
+    quoted = joined("'", text)
     return pc.if_else(formula, quoted, text)
 
 
@@ -172,7 +173,7 @@ def _number_cells(values: np.ndarray, decimal: str) -> pa.Array:
     v = np.asarray(values, dtype=np.float64)
     text, exact = _digits(v, decimal)
     nan = np.isnan(v)
-    text = _python_where(text, ~exact & ~nan, v, lambda x: f"{x:.15g}".replace(".", decimal))
+    text = python_where(text, ~exact & ~nan, v, lambda x: f"{x:.15g}".replace(".", decimal))
     return pc.if_else(pa.array(nan), pa.scalar(None, text.type), text)
 
 
@@ -183,28 +184,10 @@ def _digits(v: np.ndarray, decimal: str) -> tuple[pa.Array, np.ndarray]:
         k = np.rint(v * 1000.0)
         exact = np.isfinite(k) & (np.abs(k) < 1e15) & (k / 1000.0 == v)
     thousandths = np.where(exact, np.abs(k), 0).astype(np.int64)
-    text_type = pa.large_string()
-    whole = pc.cast(pa.array(thousandths // 1000), text_type)
-    part = pc.cast(pa.array(thousandths % 1000), text_type)
-    part = pc.utf8_rtrim(pc.utf8_lpad(part, 3, "0"), "0")  # .5, .25, .125 and none for .000
-    with_part = pc.binary_join_element_wise(whole, part, pa.scalar(decimal, text_type))
-    text = pc.if_else(pc.greater(pc.utf8_length(part), 0), with_part, whole)
-    text = pc.if_else(pa.array(np.signbit(v)), pc.binary_join_element_wise(
-        pa.scalar("-", text_type), text, pa.scalar("", text_type)), text)
-    return text, exact
-
-
-def _python_where(text: pa.Array, where: np.ndarray, values: np.ndarray,
-                  form: Callable[[float], str]) -> pa.Array:
-    """``text`` with the cells where ``where`` holds (rare) made by ``form`` of their value in
-    Python."""
-    rare = np.flatnonzero(where)
-    if not len(rare):
-        return text
-    out = text.to_numpy(zero_copy_only=False).astype(object)
-    for at in rare:
-        out[at] = form(float(values[at]))
-    return pa.array(out, type=text.type)
+    units = whole(thousandths // 1000)
+    part = pc.utf8_rtrim(pc.utf8_lpad(whole(thousandths % 1000), 3, "0"), "0")  # .5, .125, none
+    text = pc.if_else(pc.greater(pc.utf8_length(part), 0), joined(units, decimal, part), units)
+    return signed(text, np.signbit(v)), exact
 
 
 def _csv_parts(rows: pd.DataFrame, dialect: CsvDialect, *, bom: bool,
@@ -235,7 +218,7 @@ def _csv_cells(values: pd.Series, col: str, dialect: CsvDialect) -> pa.Array | N
     if values.dtype == np.float64:
         return _number_cells(values.to_numpy(), dialect.decimal).fill_null("")
     if values.dtype == np.int64:
-        return pc.cast(pa.array(values.to_numpy()), pa.large_string())
+        return whole(values.to_numpy())
     if isinstance(values.dtype, pd.StringDtype):
         return _arrow_text(values)
     return None
@@ -254,28 +237,25 @@ def _csv_lines(cells: list[pa.Array], header: list[str] | None, dialect: CsvDial
         if not np.isin(held, marks).any():
             return text
         doubled = pc.replace_substring(text, '"', '""') if (held == ord('"')).any() else text
-        mark = pa.scalar('"', text.type)
-        wrapped = pc.binary_join_element_wise(mark, doubled, mark, pa.scalar("", text.type))
-        return pc.if_else(pc.match_substring_regex(text, pattern), wrapped, text)
+        return pc.if_else(pc.match_substring_regex(text, pattern), joined('"', doubled, '"'), text)
 
     out = b""
     if header is not None:
-        names = quoted(pa.array(header, type=pa.large_string())).to_pylist()
+        names = quoted(pa.array(header, type=TEXT)).to_pylist()
         out = (dialect.delimiter.join(names) + "\r\n").encode("utf-8")
     if not cells or not len(cells[0]):
         return out
-    text = pa.large_string()
     cells = [quoted(c) for c in cells]
-    row = pc.binary_join_element_wise(*cells, pa.scalar(dialect.delimiter, text))
-    lines = pc.binary_join_element_wise(row, pa.scalar("\r\n", text), pa.scalar("", text))
+    row = pc.binary_join_element_wise(*cells, pa.scalar(dialect.delimiter, TEXT))
+    lines = joined(row, "\r\n")
     return out + _utf8(lines).tobytes()
 
 
 def _utf8(text: pa.Array) -> np.ndarray:
     """The cells of a large text array one after the other, as UTF-8 bytes (a view of its data)."""
     text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
-    if text.type != pa.large_string():
-        text = text.cast(pa.large_string())
+    if text.type != TEXT:
+        text = text.cast(TEXT)
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int64, count=len(text) + 1,
                             offset=8 * text.offset)
     data = text.buffers()[2]
@@ -374,7 +354,7 @@ def _json_list(ids: pa.Array | pa.ChunkedArray, indent: int,
     for chunk in chunks:
         for start in range(0, len(chunk), slice_rows):
             part = chunk.slice(start, slice_rows)
-            part = _json_escaped(part.cast(pa.large_string()))
+            part = _json_escaped(part.cast(TEXT))
             one_list = pa.ListArray.from_arrays(pa.array([0, len(part)], pa.int32()), part)
             if not first:
                 yield between
@@ -417,12 +397,9 @@ def _json_parts(rows: pd.DataFrame, part_rows: int = PART_ROWS) -> Iterator[byte
 def _json_records(keys: list[str], cells: list[pa.Array]) -> bytes:
     """Each row as an object laid out as ``json.dumps(indent=2)`` lays out an array's items (one
     key and value per line), the rows joined by commas."""
-    text = pa.large_string()
-    pieces = [pc.binary_join_element_wise(pa.scalar(key, text), cell, pa.scalar("", text))
-              for key, cell in zip(keys, cells, strict=True)]
-    body = pc.binary_join_element_wise(*pieces, pa.scalar(",\n    ", text))
-    opening, closing = pa.scalar("\n  {\n    ", text), pa.scalar("\n  },", text)
-    records = pc.binary_join_element_wise(opening, body, closing, pa.scalar("", text))
+    pieces = [joined(key, cell) for key, cell in zip(keys, cells, strict=True)]
+    body = pc.binary_join_element_wise(*pieces, pa.scalar(",\n    ", TEXT))
+    records = joined("\n  {\n    ", body, "\n  },")
     return _utf8(records).tobytes()[:-1]  # (no comma after the last)
 
 
@@ -446,23 +423,20 @@ def _json_escaped(text: pa.Array) -> pa.Array:
 def _json_cells(values: pd.Series) -> pa.Array | None:
     """A column's values as JSON text (``null`` for missing ones), or None for a type
     :func:`_json_parts` leaves to ``json.dumps``."""
-    text = pa.large_string()
-    null = pa.scalar("null", text)
+    null = pa.scalar("null", TEXT)
     if values.dtype == np.int64:
-        return pc.cast(pa.array(values.to_numpy()), text)
+        return whole(values.to_numpy())
     if values.dtype == np.float64:
         v = values.to_numpy()
         digits, exact = _digits(v, ".")
-        whole = pc.equal(pc.find_substring(digits, "."), -1)  # Python writes 12.0, not 12
-        cells = pc.if_else(whole, pc.binary_join_element_wise(digits, pa.scalar(".0", text),
-                                                              pa.scalar("", text)), digits)
+        plain = pc.equal(pc.find_substring(digits, "."), -1)  # Python writes 12.0, not 12
+        cells = pc.if_else(plain, joined(digits, ".0"), digits)
         nan = np.isnan(v)
-        cells = _python_where(cells, ~exact & ~nan, v, lambda x: json.dumps(x, allow_nan=False))
+        cells = python_where(cells, ~exact & ~nan, v, lambda x: json.dumps(x, allow_nan=False))
         return pc.if_else(pa.array(nan), null, cells)
     if isinstance(values.dtype, pd.StringDtype):
-        raw = pa.array(values, type=text)
-        quoted = pc.binary_join_element_wise(pa.scalar('"', text), _json_escaped(raw.fill_null("")),
-                                             pa.scalar('"', text), pa.scalar("", text))
+        raw = pa.array(values, type=TEXT)
+        quoted = joined('"', _json_escaped(raw.fill_null("")), '"')
         return pc.if_else(pc.is_null(raw), null, quoted)
     return None
 
