@@ -4,8 +4,11 @@ without numpy's unused build tools, and nothing else changed."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+
+import pytest
 
 # Imports the command line in a fresh interpreter and prints what start-up left behind as JSON.
 _AFTER_IMPORT = """
@@ -63,3 +66,49 @@ def test_modules_imported_before_start_up_are_left_as_they_are():
 def test_the_command_line_starts_without_scipy():
     """scipy (about 0.3 s to import) is loaded when a model is fitted, not by every command."""
     assert _state_after_import()["scipy_loaded"] is False
+
+
+# Imports the command line in a fresh interpreter and prints, as JSON, the BLAS settings it left and
+# the thread counts numpy's BLAS libraries then report (threadpoolctl asks the libraries themselves).
+_BLAS_THREADS = """
+import json, os
+import winback.cli
+import numpy as np
+from threadpoolctl import threadpool_info
+np.ones((300, 300)) @ np.ones(300)  # the BLAS in use
+print(json.dumps({
+    "settings": {name: os.environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+    "threads": [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"],
+}))
+"""
+
+
+def _blas_threads(**settings: str) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", _BLAS_THREADS], env={**env, **settings},
+                          capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
+def test_the_command_line_asks_numpys_blas_for_one_thread():
+    state = _blas_threads()
+    assert state["settings"] == {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    if not state["threads"]:
+        pytest.skip("numpy here has no BLAS that threadpoolctl knows")
+    assert state["threads"] == [1] * len(state["threads"])
+
+
+def test_the_users_own_blas_thread_setting_is_kept():
+    state = _blas_threads(OPENBLAS_NUM_THREADS="2")
+    assert state["settings"] == {"OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "1"}
+
+
+def test_nothing_is_set_once_numpy_is_loaded(monkeypatch):
+    import numpy  # noqa: F401  (loaded in this test process already; named for the reader)
+
+    from winback._startup import BLAS_THREAD_SETTINGS, one_blas_thread
+
+    for name in BLAS_THREAD_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    assert one_blas_thread() is False
+    assert not any(name in os.environ for name in BLAS_THREAD_SETTINGS)

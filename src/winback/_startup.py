@@ -17,6 +17,16 @@ are not winback's to need:
   the standard library's way), so they load in full on first use, as before, but not for the star
   import. Modules already imported are left as they are.
 
+One setting is made before numpy loads, by :func:`one_blas_thread`:
+
+- **One BLAS thread.** numpy's BLAS (OpenBLAS in the wheels) starts a thread per core and, after
+  each product, keeps those threads spinning on a core for a while in case another comes. winback's
+  only products are the model fits' small ones (a few hundred thousand values, 20-40 per fit), too
+  small to gain from threads, and its own threads (the summary's and scoring's helpers, Arrow's
+  parse) need both cores: the spinning threads took a core from them. With one BLAS thread, the
+  3M-order scan took 2.04 s against 2.27 s and the 10M-order scan 4.54 s against 5.02 s (medians of
+  five alternated runs; user time 0.8-1.1 s less), with the same lists.
+
 docs/performance.md has the measurements.
 """
 
@@ -24,9 +34,14 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+#: The thread-count settings of the BLAS libraries numpy and scipy are built with (OpenBLAS, as in
+#: their wheels; MKL, as in some distributions).
+BLAS_THREAD_SETTINGS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 #: numpy submodules that ``from numpy import *`` would import and winback never uses.
 UNUSED_NUMPY_MODULES = ("numpy.f2py", "numpy.testing")
@@ -46,6 +61,20 @@ def quick_imports() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+def one_blas_thread() -> bool:
+    """Ask numpy's BLAS for one thread (see the module's description); True if it was set here.
+
+    A setting the user made is kept, and nothing is set once numpy is loaded (the library reads it
+    when it loads): call it before numpy is imported. OMP_NUM_THREADS is not touched: Arrow sizes
+    its own thread pool from it."""
+    if "numpy" in sys.modules:
+        return False
+    unset = [name for name in BLAS_THREAD_SETTINGS if name not in os.environ]
+    for name in unset:
+        os.environ[name] = "1"
+    return bool(unset)
 
 
 def _load_lazily(name: str) -> None:

@@ -13,9 +13,10 @@ import sys
 from typing import NoReturn
 
 from winback._memory import use_one_malloc_arena
-from winback._startup import quick_imports
+from winback._startup import one_blas_thread, quick_imports
 
 use_one_malloc_arena()  # before numpy and Arrow start their threads (winback._memory says why)
+one_blas_thread()  # before numpy loads its BLAS (winback._startup says why)
 
 with quick_imports():  # no cycle collector, no numpy build tools (winback._startup says why)
     from winback.cli import backtest as _backtest  # noqa: F401  (each import registers a command)
