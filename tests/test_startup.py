@@ -68,23 +68,26 @@ def test_the_command_line_starts_without_scipy():
     assert _state_after_import()["scipy_loaded"] is False
 
 
-# Imports the command line in a fresh interpreter and prints, as JSON, the BLAS settings it left and
-# the thread counts numpy's BLAS libraries then report (threadpoolctl asks the libraries themselves).
+# Imports the command line in a fresh interpreter and prints, as JSON, the BLAS settings it left
+# and the thread counts numpy's BLAS libraries then report (threadpoolctl asks the libraries).
 _BLAS_THREADS = """
 import json, os
 import winback.cli
 import numpy as np
 from threadpoolctl import threadpool_info
+from winback._startup import BLAS_THREAD_SETTINGS
 np.ones((300, 300)) @ np.ones(300)  # the BLAS in use
 print(json.dumps({
-    "settings": {name: os.environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+    "settings": {name: os.environ.get(name) for name in BLAS_THREAD_SETTINGS},
     "threads": [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"],
 }))
 """
 
 
 def _blas_threads(**settings: str) -> dict[str, object]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    from winback._startup import BLAS_THREAD_SETTINGS
+
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_THREAD_SETTINGS}
     done = subprocess.run([sys.executable, "-c", _BLAS_THREADS], env={**env, **settings},
                           capture_output=True, text=True, timeout=120, check=True)
     return json.loads(done.stdout)
