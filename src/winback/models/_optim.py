@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import betaln, log_expit, logsumexp
 
-from winback._sorting import blocks
+from winback._sorting import blocks, sort_with_positions
 from winback.errors import ModelFitError
 
 #: Box for every log-parameter: exp(+-15) spans 3e-7 .. 3.3e6, far beyond any sensible estimate.
@@ -83,7 +83,7 @@ def collapse(
     """Distinct rows of the stacked ``columns`` and their summed weights (counts without weights).
 
     Fitting on distinct rows makes the cost grow with the number of distinct histories, not of
-    customers.
+    customers. The rows come out in lexicographic order, first column first (as ``np.unique``).
     """
     stacked = np.column_stack(columns)
     n = stacked.shape[0]
@@ -98,14 +98,53 @@ def collapse(
             raise ValueError("weights must be finite and non-negative")
     if n == 0:
         return stacked, w
-    order = np.lexsort(columns[::-1])  # rows in lexicographic order, first column first (as np.unique)
-    ordered = stacked[order]
-    new = np.ones(n, dtype=bool)
-    new[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    key = _lexicographic_key(columns)
+    if key is None:
+        order = np.lexsort(columns[::-1])  # rows in lexicographic order, first column first
+        ordered = stacked[order]
+        new = np.ones(n, dtype=bool)
+        new[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    else:
+        key, order = sort_with_positions(key, overwrite=True)  # ties in row order, as lexsort's
+        ordered = stacked[order]
+        new = _run_starts(key)
     summed = np.bincount(np.cumsum(new) - 1, weights=w[order]).astype(float, copy=False)
     rows = ordered[new]
     keep = summed > 0
     return rows[keep], summed[keep]
+
+
+def _lexicographic_key(columns: tuple[NDArray[np.float64], ...]) -> NDArray[np.int64] | None:
+    """One non-negative int64 per row that orders the rows as the columns do, first column first
+    (equal rows, equal keys), or None when the columns' distinct values are too many to share 63
+    bits with a row position. Each value becomes its rank among its column's distinct values (one
+    sort per column); then one value sort of the keys with their positions puts the rows in order.
+    ``np.lexsort`` compares floats column by column: 45 ms for the 200,000 histories of a fit,
+    against about 20 ms this way."""
+    n = len(columns[0])
+    bits_left = 63 - max(int(n - 1).bit_length(), 1)  # what sort_with_positions leaves for the key
+    key = np.zeros(n, dtype=np.int64)
+    for column in columns:
+        values = np.asarray(column, dtype=np.float64)
+        order = np.argsort(values)
+        ordered = values[order]
+        rank = np.cumsum(_run_starts(ordered), dtype=np.int64)  # equal values (0.0, -0.0): one rank
+        bits = max(int(rank[-1] - 1).bit_length(), 1)
+        bits_left -= bits
+        if bits_left < 0:
+            return None
+        key <<= bits
+        rank -= 1
+        key[order] |= rank
+    return key
+
+
+def _run_starts(sorted_values: NDArray) -> NDArray[np.bool_]:
+    """A flag per value: it differs from the one before (the first value always does)."""
+    starts = np.empty(len(sorted_values), dtype=bool)
+    starts[0] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=starts[1:])
+    return starts
 
 
 def penalised_mean_objective(loglik: Callable[[NDArray[np.float64]], tuple[NDArray, NDArray]],
