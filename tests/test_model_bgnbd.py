@@ -159,15 +159,12 @@ def test_fit_collapses_to_distinct_histories(fitted, cdnow):
 def test_million_customers_from_cdnow_histories(fitted, cdnow):
     # 1,001,725 customers with 1016 distinct histories
     x, t_x, T = (np.repeat(v, 425) for v in _rfm(cdnow))
-    start = time.perf_counter()
     big = BetaGeoModel().fit(x, t_x, T)
-    elapsed = time.perf_counter() - start
     assert big.n_customers_ == 1_001_725
     assert big.n_distinct_ == fitted.n_distinct_
     for key in PUBLISHED:
         assert big.params_[key] == pytest.approx(fitted.params_[key], rel=1e-4)
     assert big.log_likelihood_ == pytest.approx(425 * fitted.log_likelihood_, rel=1e-8)
-    assert elapsed < 30  # generous; it is the distinct-history count that keeps this small
 
 
 def test_weights_equal_repeated_rows(cdnow):
