@@ -170,10 +170,13 @@ def _layout(path: str, name: str) -> tuple[list[str], str, int, str] | None:
     if encoding == "utf-8-sig":
         head = head[3:]
         size -= 3
-    if len(head) > size:  # a part of the file: whole lines only, and enough of them
-        head = head[: head.rfind(b"\n") + 1]
-        if head.count(b"\n") < HEAD_LINES:
+    if len(head) > size:  # a part of the file: whole lines only, enough of them, and no more
+        breaks = np.flatnonzero(np.frombuffer(head, dtype=np.uint8) == 10)
+        if len(breaks) < HEAD_LINES:
             return None
+        # The header and HEAD_LINES lines at most: the rest of the head would be split into rows
+        # to no end (a 256 KB head of short lines holds three times as many; 0.05 s at every start).
+        head = head[: breaks[min(HEAD_LINES, len(breaks) - 1)] + 1]
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
