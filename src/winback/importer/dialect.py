@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from winback.errors import InputDataError
-from winback.importer.roles import ROLES, _score, normalize
+from winback.importer.roles import ROLES, _score, could_name_a_role, normalize
 from winback.importer.source import Grid
 
 CANDIDATES = (";", ",", "\t", "|")
@@ -215,7 +215,7 @@ def _role_hits(cells: list[str]) -> set[str]:
     hits = set()
     for c in cells:
         norm = normalize(c)
-        if not norm:
+        if not norm or not could_name_a_role(norm):
             continue
         for role in ROLES:
             if _score(norm, role) >= 80:
@@ -273,7 +273,9 @@ def _find_header(raw: pd.DataFrame, counts: np.ndarray, lines: np.ndarray, nonbl
                  name: str) -> int:
     """Index of the header row: the early row whose cells name the most known columns."""
     early = nonblank[:_HEADER_SEARCH_ROWS]
-    hits = {int(pos): _role_hits(_row(raw, counts, pos)) for pos in early}
+    cells = raw.iloc[early].to_numpy(dtype=object)  # as _row's, one conversion for all the rows
+    hits = {int(pos): _role_hits([str(c).strip() for c in cells[i, : int(counts[pos])]])
+            for i, pos in enumerate(early)}
     best_pos = max(early, key=lambda p: (len(hits[int(p)]), -p))
     best_pos = int(best_pos)
     if not hits[best_pos]:

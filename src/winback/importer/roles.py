@@ -137,6 +137,26 @@ _SYNONYM_WORDS: dict[str, list[tuple[frozenset[str], int]]] = {
     role: [(frozenset(syn.split()), 10 * len(syn.split()) + len(syn)) for syn in syns if syn.split()]
     for role, syns in _NORMALIZED.items()
 }
+#: The same, by each of their words: a synonym all of whose words are among a header's is listed
+#: under each of them, so only the lists of the header's own words are looked through (a data cell,
+#: whose words name nothing, under none). Looking through every synonym of every role for each cell
+#: of the head's first rows took 0.03-0.04 s at every start.
+_SYNONYMS_BY_WORD: dict[str, dict[str, list[tuple[frozenset[str], int]]]] = {
+    role: {word: [(words, weight) for words, weight in pairs if word in words]
+           for word in set().union(*(words for words, _ in pairs))}
+    for role, pairs in _SYNONYM_WORDS.items()
+}
+
+
+#: Every synonym, and every word of one: a header that is none and has none names no role.
+_ANY_SYNONYM = frozenset().union(*_NORMALIZED.values())
+_ANY_SYNONYM_WORD = frozenset().union(*_SYNONYMS_BY_WORD.values())
+
+
+def could_name_a_role(header_norm: str) -> bool:
+    """False when no role's :func:`_score` of the normalized header can be above 0 (a data cell,
+    usually): then there is no need to score it against each role."""
+    return header_norm in _ANY_SYNONYM or not _ANY_SYNONYM_WORD.isdisjoint(header_norm.split())
 
 
 def _score(header_norm: str, role: str) -> int:
@@ -148,7 +168,13 @@ def _score(header_norm: str, role: str) -> int:
     if header_norm in _NORMALIZED[role]:
         return 100
     tokens = set(header_norm.split())
-    return min(max((weight for words, weight in _SYNONYM_WORDS[role] if words <= tokens), default=0), 80)
+    by_word = _SYNONYMS_BY_WORD[role]
+    best = 0
+    for token in tokens:
+        for words, weight in by_word.get(token, ()):
+            if weight > best and words <= tokens:
+                best = weight
+    return min(best, 80)
 
 
 def amount_basis(header: str) -> str:
