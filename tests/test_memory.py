@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from winback._memory import use_one_malloc_arena
+from winback._memory import keep_freed_memory, use_one_malloc_arena
 
 
 def _glibc() -> bool:
@@ -57,6 +57,48 @@ def test_the_users_own_arena_setting_is_left_alone(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=3")
     assert use_one_malloc_arena() is False
+
+
+# Imports the command line, makes and frees an array of 100 MB, and prints glibc's statistics on
+# stderr: the heap's size ("system bytes") and the most bytes ever in mappings of their own.
+_LARGE_ARRAY = """
+import ctypes
+import winback.cli
+import numpy as np
+array = np.ones(100_000_000 // 8)
+del array
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def _large_array(env: dict[str, str]) -> tuple[int, int]:
+    """(the heap's bytes, the most bytes in mappings of their own) after :data:`_LARGE_ARRAY`."""
+    done = subprocess.run([sys.executable, "-c", _LARGE_ARRAY], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    numbers = [line.split("=") for line in done.stderr.splitlines() if "=" in line]
+    heap = next(int(value) for name, value in numbers if name.strip() == "system bytes")
+    mapped = next(int(value) for name, value in numbers if name.strip() == "max mmap bytes")
+    return heap, mapped
+
+
+@pytest.mark.skipif(not _glibc(), reason="the settings are glibc's")
+def test_the_command_line_keeps_a_freed_large_array_for_reuse():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")}
+    heap, mapped = _large_array(env)
+    assert heap >= 100_000_000 > mapped  # from the heap, and still held there once freed
+    # The user's own setting is kept: with it, the array has a mapping of its own again.
+    heap, mapped = _large_array({**env, "MALLOC_MMAP_MAX_": "65536"})
+    assert mapped >= 100_000_000 > heap
+
+
+def test_the_users_own_mapping_and_trimming_settings_are_left_alone(monkeypatch):
+    for variable in ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.setenv(variable, "65536")
+        assert keep_freed_memory() is False
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000000")
+    assert keep_freed_memory() is False
 
 
 #: The sample's status of a completed order, in Turkish (with a dotless i).

@@ -12,10 +12,11 @@ import os
 import sys
 from typing import NoReturn
 
-from winback._memory import use_one_malloc_arena
+from winback._memory import keep_freed_memory, use_one_malloc_arena
 from winback._startup import one_blas_thread, quick_imports
 
 use_one_malloc_arena()  # before numpy and Arrow start their threads (winback._memory says why)
+keep_freed_memory()  # before numpy and Arrow allocate (winback._memory says why)
 one_blas_thread()  # before numpy loads its BLAS (winback._startup says why)
 
 with quick_imports():  # no cycle collector, no numpy build tools (winback._startup says why)
