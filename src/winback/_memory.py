@@ -12,13 +12,13 @@ half a second less system time and a peak of 1.80-1.85 GB against 1.93-2.02 GB
 the arena's lock.
 
 **Freed arrays kept for reuse** (:func:`keep_freed_memory`, called with it). glibc gives a large
-allocation (over 128 KB at first, over up to 32 MB as it adapts: a column of four million values)
-a mapping of its own, and hands it back to the kernel when it is freed; the next such array is fresh pages again, which on a VM whose host takes freed
-memory back costs up to 2 ms per MB. Served from the heap and never trimmed, freed arrays are
-reused by the next stage's as they are: the ten-million-order scan took 4.59 s against 4.74 s
-(medians of eight alternated runs, the slowest 4.75 s against 5.51 s), with 0.6-0.9 s of system
-time against 0.8-1.4 s, and a peak 20-30 MB higher (docs/performance.md). The process gives its
-memory back when it ends.
+allocation (over 128 KB at first, over up to 32 MB as it adapts: a column of four million values) a
+mapping of its own, and hands it back to the kernel when it is freed; the next such array is fresh
+pages again, which on a VM whose host takes freed memory back costs up to 2 ms per MB. Served from
+the heap and never trimmed, freed arrays are reused by the next stage's as they are: the
+ten-million-order scan took 4.59 s against 4.74 s (medians of eight alternated runs, the slowest 4.75 s
+against 5.51 s), with 0.6-0.9 s of system time against 0.8-1.4 s, and a peak 20-30 MB higher
+(docs/performance.md). The process gives its memory back when it ends.
 
 **Arrow's freed memory.**
 
@@ -28,9 +28,9 @@ orders, would stay resident under everything that follows. Handing them back kee
 what is really in use.
 
 glibc's own freed blocks are left where they are (above): numpy reuses them for the next stage's
-arrays. Trimming them too (``malloc_trim``) lowered the 10M-order peak by 50 MB but cost 0.3 s, because
-on a VM whose host takes freed memory back, every page given away is paid for again on its next use
-(docs/performance.md).
+arrays. Trimming them too (``malloc_trim``) lowered the 10M-order peak by 50 MB but cost 0.3 s,
+because on a VM whose host takes freed memory back, every page given away is paid for again on its
+next use (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -63,11 +63,12 @@ def keep_freed_memory() -> bool:
                     ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_"), ("mmap_max", "trim_threshold"))
 
 
-def _mallopt(settings: dict[int, int], variables: tuple[str, ...], tunables: tuple[str, ...]) -> bool:
+def _mallopt(settings: dict[int, int], variables: tuple[str, ...],
+             tunables: tuple[str, ...]) -> bool:
     """Make glibc's ``settings`` (mallopt parameter: value), unless the user made any of them with
     an environment variable or a glibc tunable; True if all were made here."""
     tunable_text = os.environ.get("GLIBC_TUNABLES", "")
-    if any(name in os.environ for name in variables) or any(name in tunable_text for name in tunables):
+    if any(name in os.environ for name in variables) or any(t in tunable_text for t in tunables):
         return False
     try:
         if not os.confstr("CS_GNU_LIBC_VERSION"):
