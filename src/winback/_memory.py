@@ -16,9 +16,9 @@ allocation (over 128 KB at first, over up to 32 MB as it adapts: a column of fou
 mapping of its own, and hands it back to the kernel when it is freed; the next such array is fresh
 pages again, which on a VM whose host takes freed memory back costs up to 2 ms per MB. Served from
 the heap and never trimmed, freed arrays are reused by the next stage's as they are: the
-ten-million-order scan took 4.59 s against 4.74 s (medians of eight alternated runs, the slowest 4.75 s
-against 5.51 s), with 0.6-0.9 s of system time against 0.8-1.4 s, and a peak 20-30 MB higher
-(docs/performance.md). The process gives its memory back when it ends.
+ten-million-order scan took 4.59 s against 4.74 s (medians of eight alternated runs, the slowest
+4.75 s against 5.51 s), with 0.6-0.9 s of system time against 0.8-1.4 s, and a peak 20-30 MB
+higher (docs/performance.md). The process gives its memory back when it ends.
 
 **Arrow's freed memory.**
 
