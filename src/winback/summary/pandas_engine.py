@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from winback._sorting import (
     _cores,
+    blocks,
     day_numbers,
     sort_in_place,
     sort_with_positions,
@@ -86,8 +87,9 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
     first_day_all = int(day.min()) if len(day) else 0
     span = int(day.max()) - first_day_all + 1 if len(day) else 1
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-summary") as helper:
-        lines = helper.submit(_per_customer_lines, orders, codes, day, amount, refund_line, cancelled,
-                              None if everything else in_window, has_margin, has_amount, cutoff_day, len(ids))
+        lines = helper.submit(_per_customer_lines, orders, codes, day, amount, purchase, refund_line,
+                              cancelled, None if everything else in_window, has_margin, has_amount,
+                              cutoff_day, ids)
         # Occasions: purchase lines of one customer on one day, from the purchase lines in (customer,
         # day) order; everything after that is sums and medians over runs.
         stats = None
@@ -107,16 +109,12 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
     del customer_order
     buyers, first_day, last_day, n_orders = stats["buyers"], stats["first_day"], stats["last_day"], stats["orders"]
     n_buyers = len(buyers)
-    # Every customer bought (the usual case): the per-code arrays and the categories are the buyers'
-    # as they are, not copies.
-    everyone = n_buyers == len(ids) and (n_buyers == 0 or buyers[-1] == n_buyers - 1)
-
-    def of_buyers(per_code: np.ndarray) -> np.ndarray:
-        return per_code if everyone else per_code[buyers]
-
-    refunds, margin = of_buyers(per_line["refunds"]), of_buyers(per_line["margin"])
+    # The helper found the same buyers (the codes with a purchase line) and took their per-line sums
+    # and ids while the occasions were worked out here (0.1-0.15 s at ten million orders, on one
+    # core when done here).
+    refunds, margin, index = per_line["refunds"], per_line["margin"], per_line["index"]
     seen = per_line["seen"]
-    last_year = of_buyers(per_line["last_year"]) if has_amount else stats["last_year"]
+    last_year = per_line["last_year"] if has_amount else stats["last_year"]
     gross, repeat_avg = stats["gross"], stats["repeat_avg"]
     gap_median, gap_spread, first_gap = stats["gap_median"], stats["gap_spread"], stats["first_gap"]
     del stats
@@ -125,7 +123,6 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
     del amount, kind, purchase, refund_line, cancelled
     if not texts:
         del codes, day
-    index = ids if everyone else ids[buyers]
     cust = pd.DataFrame({
         "first_order": _as_dates(first_day, orders["order_date"].dtype),
         "last_order": _as_dates(last_day, orders["order_date"].dtype),
@@ -167,10 +164,13 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
 
 
 def _per_customer_lines(orders: pd.DataFrame, codes: np.ndarray, day: np.ndarray, amount: np.ndarray,
-                        refund_line: np.ndarray, cancelled: np.ndarray, in_window: np.ndarray | None,
-                        has_margin: bool, has_amount: bool, cutoff_day: int, n_ids: int) -> dict[str, object]:
-    """Refunds, margin and last year's value over all lines (of the window: ``in_window``, None for all),
-    per customer code (the summary picks out the buyers), and how many customers have any line."""
+                        purchase: np.ndarray, refund_line: np.ndarray, cancelled: np.ndarray,
+                        in_window: np.ndarray | None, has_margin: bool, has_amount: bool,
+                        cutoff_day: int, ids: pd.Index) -> dict[str, object]:
+    """Refunds, margin and last year's value over all lines (of the window: ``in_window``, None for
+    all) of each buyer (a customer with a purchase line: ``buyers``, their codes in order), the
+    buyers' ids (``index``), and how many customers have any line (``seen``)."""
+    n_ids = len(ids)
     sums: dict[str, object] = {
         "refunds": -np.bincount(codes[refund_line], weights=amount[refund_line], minlength=n_ids) + 0.0,
         "seen": _count_distinct(codes, n_ids),
@@ -193,6 +193,16 @@ def _per_customer_lines(orders: pd.DataFrame, codes: np.ndarray, day: np.ndarray
         if has_amount:
             take = ~cancelled & recent
             sums["last_year"] = np.bincount(codes[take], weights=amount[take], minlength=n_ids)
+    bought = np.zeros(n_ids, dtype=bool)
+    for part in blocks(len(codes)):  # no copy of ten million codes
+        bought[codes[part][purchase[part]]] = True
+    buyers = np.flatnonzero(bought)
+    sums["buyers"] = buyers
+    everyone = len(buyers) == n_ids  # every customer bought (the usual case): nothing to pick out
+    for name in ("refunds", "margin", "last_year"):
+        if name in sums and not everyone:
+            sums[name] = sums[name][buyers]
+    sums["index"] = ids if everyone else ids[buyers]
     return sums
 
 
