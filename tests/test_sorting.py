@@ -110,3 +110,23 @@ def test_argsort_descending_of_distinct_values_and_of_few():
     assert np.array_equal(argsort_descending(values), np.argsort(-values, kind="stable"))
     for few in ([], [1.5], [2.0, 2.0], [np.nan, 1.0]):
         assert np.array_equal(argsort_descending(np.array(few)), np.argsort(-np.array(few), kind="stable"))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_argsort_descending_of_the_first_few_of_many_is_the_full_orders_start(seed):
+    from winback._sorting import _kth_largest, argsort_descending
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1 << 16, 1 << 18))
+    values = np.round(rng.gamma(0.5, 20.0, n), int(rng.integers(0, 3)))  # many ties after rounding
+    values[rng.random(n) < 0.2] = 0.0
+    values[rng.random(n) < 0.05] = -0.0
+    if seed % 2:
+        values[rng.random(n) < 0.001] = np.inf
+        values[: n // 3] = np.sort(values[: n // 3])  # a long ascending stretch: one block holds many
+    full = np.argsort(-values, kind="stable")
+    for first in (1, 7, 50, 200):
+        assert _kth_largest(values, first) == np.partition(values, n - first)[n - first]
+        got = argsort_descending(values, first)
+        assert len(got) >= first
+        assert np.array_equal(got, full[: len(got)])

@@ -69,7 +69,7 @@ def argsort_descending(values: np.ndarray, first: int | None = None) -> np.ndarr
     if first is not None and first < n and not np.isnan(values).any():  # NaN: last here, last in a partition
         if first <= 0:
             return np.zeros(0, dtype=np.intp)
-        threshold = np.partition(values, n - first)[n - first]  # the first-highest value
+        threshold = _kth_largest(values, first)
         candidates = np.flatnonzero(values >= threshold)  # ascending positions: ties keep their order
         return candidates[argsort_descending(values[candidates])]
     if n < 2:
@@ -97,6 +97,25 @@ def argsort_descending(values: np.ndarray, first: int | None = None) -> np.ndarr
     sort_in_place(key)
     np.remainder(key, n, out=key)
     return key
+
+
+def _kth_largest(values: np.ndarray, k: int) -> float:
+    """The ``k``-th highest of ``values`` (no NaN; 1 <= k <= len(values)), as ``np.partition`` finds
+    it. For a few of millions, the partition runs on the values at or above the ``k``-th highest of
+    the maxima of blocks of 256: each of the ``k`` blocks with the highest maxima holds a value at
+    least that high, so the ``k`` highest values are all among them. A partition of millions of
+    values took 50 ms at the end of a ten-million-order scan; the maxima and the few, about 5."""
+    n = len(values)
+    block = 256
+    if n >= 1 << 16 and k * block * 4 <= n:
+        whole = n - n % block
+        maxima = values[:whole].reshape(-1, block).max(axis=1)
+        if whole < n:
+            maxima = np.append(maxima, values[whole:].max())
+        bound = np.partition(maxima, len(maxima) - k)[len(maxima) - k]
+        values = values[values >= bound]
+        n = len(values)
+    return np.partition(values, n - k)[n - k]
 
 
 #: Rows per block where ten-million-row work goes a million at a time: a temporary of a block (8 MB)
