@@ -123,7 +123,7 @@ def test_argsort_descending_of_the_first_few_of_many_is_the_full_orders_start(se
     values[rng.random(n) < 0.05] = -0.0
     if seed % 2:
         values[rng.random(n) < 0.001] = np.inf
-        values[: n // 3] = np.sort(values[: n // 3])  # a long ascending stretch: one block holds many
+        values[: n // 3] = np.sort(values[: n // 3])  # ascending: one block holds many of the top
     full = np.argsort(-values, kind="stable")
     for first in (1, 7, 50, 200):
         assert _kth_largest(values, first) == np.partition(values, n - first)[n - first]
