@@ -29,10 +29,11 @@ AS_OF = "2025-01-01"
 
 _STAGES = """
 import sys, time, json, resource
-from winback._memory import keep_freed_memory, use_one_malloc_arena
+from winback._memory import keep_freed_memory, use_one_malloc_arena, warm_heap_for
 from winback._startup import one_blas_thread
 use_one_malloc_arena()  # as the command does, before numpy and Arrow start threads
-keep_freed_memory()  # as the command does
+if keep_freed_memory():  # as the command does
+    warm_heap_for(sys.argv[1:2])
 one_blas_thread()  # as the command does, before numpy loads its BLAS
 from datetime import date
 import pandas as pd

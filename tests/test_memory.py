@@ -101,6 +101,55 @@ def test_the_users_own_mapping_and_trimming_settings_are_left_alone(monkeypatch)
     assert keep_freed_memory() is False
 
 
+def test_lines_in_estimates_a_text_files_lines_and_is_zero_for_anything_else(tmp_path):
+    from winback._memory import lines_in
+
+    text = tmp_path / "orders.csv"
+    text.write_bytes(b"customer_id,order_date,amount\n" + b"C1,2024-01-02,10.5\n" * 50_000)
+    assert 50_001 * 0.95 <= lines_in(str(text)) <= 50_001 * 1.05
+    zipped = tmp_path / "orders.xlsx"
+    zipped.write_bytes(b"PK\x03\x04" + b"\n" * 1000)
+    gzipped = tmp_path / "orders.csv.gz"
+    gzipped.write_bytes(b"\x1f\x8b" + b"\n" * 1000)
+    binary = tmp_path / "state.db"
+    binary.write_bytes(b"SQLite format 3\x00" + b"\n" * 1000)
+    for path in (zipped, gzipped, binary, tmp_path / "missing.csv", tmp_path):
+        assert lines_in(str(path)) == 0
+
+
+# Imports the command line with the arguments of a scan of FILE, waits for the thread that makes
+# memory ready, and prints whether there was one, and glibc's statistics on stderr.
+_WARM = """
+import ctypes, sys
+sys.argv = ["winback", "scan", sys.argv[1], "--out=" + sys.argv[1] + ".list.csv"]
+import winback.cli
+if winback.cli._warming is not None:
+    winback.cli._warming.join()
+print(int(winback.cli._warming is not None))
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+@pytest.mark.skipif(not _glibc(), reason="the settings are glibc's")
+def test_memory_for_a_large_input_is_made_ready_while_the_command_starts(tmp_path):
+    from winback._memory import WARM_BYTES_PER_LINE, WARM_MIN_BYTES
+
+    lines = WARM_MIN_BYTES // WARM_BYTES_PER_LINE * 3 // 2
+    large, small = tmp_path / "large.csv", tmp_path / "small.csv"
+    large.write_bytes(b"1\n" * lines)
+    small.write_bytes(b"1\n" * 1000)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")}
+    for path, threads in ((large, 1), (small, 0)):
+        done = subprocess.run([sys.executable, "-c", _WARM, str(path)], env=env,
+                              capture_output=True, text=True, timeout=120, check=True)
+        assert int(done.stdout) == threads
+        heap = next(int(line.split("=")[1]) for line in done.stderr.splitlines()
+                    if line.split("=")[0].strip() == "system bytes")
+        # The memory was written and freed into the heap, which keeps it for the arrays to come.
+        assert (heap >= lines * WARM_BYTES_PER_LINE) == bool(threads)
+
+
 #: The sample's status of a completed order, in Turkish (with a dotless i).
 COMPLETED = "Tamamland\u0131"
 
