@@ -117,11 +117,11 @@ def test_lines_in_estimates_a_text_files_lines_and_is_zero_for_anything_else(tmp
         assert lines_in(str(path)) == 0
 
 
-# Imports the command line with the arguments of a scan of FILE, waits for the thread that makes
-# memory ready, and prints whether there was one, and glibc's statistics on stderr.
+# Imports the command line with the arguments of a scan given to it, waits for the thread that
+# makes memory ready, and prints whether there was one, and glibc's statistics on stderr.
 _WARM = """
 import ctypes, sys
-sys.argv = ["winback", "scan", sys.argv[1], "--out=" + sys.argv[1] + ".list.csv"]
+sys.argv = ["winback", "scan", *sys.argv[1:]]
 import winback.cli
 if winback.cli._warming is not None:
     winback.cli._warming.join()
@@ -140,8 +140,9 @@ def test_memory_for_a_large_input_is_made_ready_while_the_command_starts(tmp_pat
     small.write_bytes(b"1\n" * 1000)
     env = {k: v for k, v in os.environ.items()
            if k not in ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")}
-    for path, threads in ((large, 1), (small, 0)):
-        done = subprocess.run([sys.executable, "-c", _WARM, str(path)], env=env,
+    for arguments, threads in (([large, "--out", small], 1), ([f"--customers={large}"], 1),
+                               ([small], 0), ([small, "--log", large, f"--state={large}"], 0)):
+        done = subprocess.run([sys.executable, "-c", _WARM, *map(str, arguments)], env=env,
                               capture_output=True, text=True, timeout=120, check=True)
         assert int(done.stdout) == threads
         heap = next(int(line.split("=")[1]) for line in done.stderr.splitlines()

@@ -115,14 +115,26 @@ def lines_in(path: str) -> int:
     return size * head.count(b"\n") // len(head)
 
 
-def warm_heap_for(arguments: list[str]) -> threading.Thread | None:
+def warm_heap_for(arguments: list[str], written: tuple[str, ...] = ()) -> threading.Thread | None:
     """Make heap memory ready for the text files named among a command line's ``arguments`` (see
-    the module's description): a thread mallocs :data:`WARM_BYTES_PER_LINE` bytes per line, writes
-    them and frees them, at most a quarter of the memory available. It returns that thread, or None
-    when there is too little to do. Only useful after :func:`keep_freed_memory` (else the freed
-    memory goes straight back to the kernel); call it before the imports, which it runs beside."""
-    paths = [a.split("=", 1)[-1] if a.startswith("-") else a for a in arguments]  # --x=FILE
-    nbytes = sum(lines_in(p) for p in paths if p and not p.startswith("-")) * WARM_BYTES_PER_LINE
+    the module's description), but for the values of the options in ``written`` (the files a
+    command writes: an old log or list says nothing of the input): a thread mallocs
+    :data:`WARM_BYTES_PER_LINE` bytes per line, writes them and frees them, at most a quarter of
+    the memory available. It returns that thread, or None when there is too little to do. Only
+    useful after :func:`keep_freed_memory` (else the freed memory goes straight back to the
+    kernel); call it before the imports, which it runs beside."""
+    paths, skip = [], False
+    for argument in arguments:
+        name, given, value = argument.partition("=")
+        if skip:
+            skip = False
+        elif not argument.startswith("-"):
+            paths.append(argument)
+        elif name in written:
+            skip = not given  # the value is the next argument
+        elif given:
+            paths.append(value)  # --customers=FILE
+    nbytes = sum(lines_in(p) for p in paths) * WARM_BYTES_PER_LINE
     try:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, OSError, ValueError):  # no such names (Windows, macOS)

@@ -18,7 +18,8 @@ from winback._startup import one_blas_thread, quick_imports
 use_one_malloc_arena()  # before numpy and Arrow start their threads (winback._memory says why)
 # Freed memory kept for reuse, before numpy and Arrow allocate; then memory made ready for the input
 # files in a thread (or None) beside the imports below (winback._memory says why).
-_warming = warm_heap_for(sys.argv[1:]) if keep_freed_memory() else None
+_WRITTEN = ("-o", "--out", "--log", "--state", "--plot")  # options that name a file written
+_warming = warm_heap_for(sys.argv[1:], _WRITTEN) if keep_freed_memory() else None
 one_blas_thread()  # before numpy loads its BLAS (winback._startup says why)
 
 with quick_imports():  # no cycle collector, no numpy build tools (winback._startup says why)

@@ -168,8 +168,8 @@ def _per_customer_lines(orders: pd.DataFrame, codes: np.ndarray, day: np.ndarray
                         in_window: np.ndarray | None, has_margin: bool, has_amount: bool,
                         cutoff_day: int, ids: pd.Index) -> dict[str, object]:
     """Refunds, margin and last year's value over all lines (of the window: ``in_window``, None for
-    all) of each buyer (a customer with a purchase line: ``buyers``, their codes in order), the
-    buyers' ids (``index``), and how many customers have any line (``seen``)."""
+    all) of each buyer (a customer with a purchase line, in code order), the buyers' ids
+    (``index``), and how many customers have any line (``seen``)."""
     n_ids = len(ids)
     sums: dict[str, object] = {
         "refunds": -np.bincount(codes[refund_line], weights=amount[refund_line], minlength=n_ids) + 0.0,
@@ -197,7 +197,6 @@ def _per_customer_lines(orders: pd.DataFrame, codes: np.ndarray, day: np.ndarray
     for part in blocks(len(codes)):  # no copy of ten million codes
         bought[codes[part][purchase[part]]] = True
     buyers = np.flatnonzero(bought)
-    sums["buyers"] = buyers
     everyone = len(buyers) == n_ids  # every customer bought (the usual case): nothing to pick out
     for name in ("refunds", "margin", "last_year"):
         if name in sums and not everyone:
