@@ -79,6 +79,7 @@ def test_fast_reader_gives_the_same_in_small_parts(part, chunk, tmp_path, monkey
     field, carriage return and multi-byte character of the fixtures and give the same result."""
     monkeypatch.setattr(fast, "PART", part)
     monkeypatch.setattr(fast, "_SCAN_CHUNK", chunk)
+    monkeypatch.setattr(fast, "_FILL_HALF_MIN", 5)  # each part read in two halves, side by side
     names = "Müşteri,Ayşe Yılmaz,Иван Петров,Հայկ,Zəhra"
     utf8 = _export(tmp_path / "utf8.csv", 400, 3, ids="digits", amounts="plain").replace("web", "")
     text = Path(utf8).read_text(encoding="utf-8").splitlines()
@@ -297,3 +298,24 @@ def test_order_ids_are_read_again_from_the_lines_asked_for(tmp_path, part, block
     path.write_bytes(path.read_bytes()[:-40])  # the file cut short after it was read
     with pytest.raises(InputDataError, match="changed while it was being read"):
         fast._OrderIds(str(path), index, ",", 0, 4).take(pa.array(asked))
+
+
+@pytest.mark.parametrize("size", [0, 1, 99, 100, 101, 150, 199, 200, 201, 1000])
+@pytest.mark.parametrize("start", [0, 3])
+def test_a_part_is_read_in_two_halves_side_by_side_with_what_a_plain_read_gives(
+        tmp_path, size, start, monkeypatch):
+    """Full, cut short in either half, or at the file's end: the bytes, the count and the file's
+    position are those of one read after the other."""
+    monkeypatch.setattr(fast, "_FILL_HALF_MIN", 10)
+    data = bytes(random.Random(size).getrandbits(8) for _ in range(size))
+    path = tmp_path / "part.bin"
+    path.write_bytes(data)
+    for skip in (0, 7):  # the file read from its start, or from further on
+        with open(path, "rb", buffering=0) as halves, open(path, "rb", buffering=0) as plain:
+            halves.seek(skip)
+            plain.seek(skip)
+            a, b = bytearray(b"#" * 200), bytearray(b"#" * 200)
+            got = fast._fill(halves, memoryview(a), start)
+            want = fast._read_on(lambda part, done: plain.readinto(part), memoryview(b)[start:])
+            assert got == want == min(200 - start, max(size - skip, 0))
+            assert a == b and halves.tell() == plain.tell()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, NamedTuple
 
@@ -53,6 +54,8 @@ HEAD_BYTES = (256 << 10, 4 << 20)
 HEAD_LINES = 2_000
 #: Bytes read and parsed at a time (:func:`_read_columns`).
 PART = 128 << 20
+#: The least bytes each of the two halves of a read has (:func:`_fill`).
+_FILL_HALF_MIN = 8 << 20
 #: Bytes scanned at a time within a part (:class:`_LineScan`).
 _SCAN_CHUNK = 16 << 20
 #: The line scan counts line feeds per block of this many bytes (:class:`_LineIndex`).
@@ -281,9 +284,33 @@ def _read_parts(path: str, scan: _LineScan, parse: pacsv.ParseOptions, convert: 
 
 
 def _fill(fh: BinaryIO, view: memoryview, start: int) -> int:
-    """Read into ``view[start:]`` until it is full or the file ends; the number of bytes read."""
+    """Read into ``view[start:]`` until it is full or the file ends; the number of bytes read.
+
+    A large read is two halves read side by side (``os.preadv`` at their own offsets, without the
+    interpreter lock): copying 128 MB from the page cache took about 90 ms on one core while
+    Arrow's threads and the scan waited."""
+    want = len(view) - start
+    if want < 2 * _FILL_HALF_MIN or not hasattr(os, "preadv"):
+        return _read_on(lambda part, done: fh.readinto(part), view[start:])
+    fd, at, half = fh.fileno(), fh.tell(), want // 2
+
+    def read_at(base: int) -> Callable[[memoryview, int], int]:
+        return lambda part, done: os.preadv(fd, [part], base + done)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="winback-read") as helper:
+        second = helper.submit(_read_on, read_at(at + half), view[start + half:])
+        first = _read_on(read_at(at), view[start:start + half])
+        got = second.result()
+        got = first + got if first == half else first  # else the file ended in the first half
+    fh.seek(at + got)
+    return got
+
+
+def _read_on(read: Callable[[memoryview, int], int], view: memoryview) -> int:
+    """``read(the rest of view, bytes so far)`` until ``view`` is full or it reads nothing; the
+    bytes read."""
     got = 0
-    while start + got < len(view) and (n := fh.readinto(view[start + got:])):
+    while got < len(view) and (n := read(view[got:], got)):
         got += n
     return got
 
