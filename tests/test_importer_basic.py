@@ -184,3 +184,22 @@ def test_a_pipe_is_read_whole(tmp_path):
     assert piped.report.rows_read == whole.report.rows_read > 20_000
     pd.testing.assert_frame_equal(piped.orders.drop(columns="source"), whole.orders.drop(columns="source"),
                                   check_categorical=False)
+
+
+def test_work_meanwhile_runs_once_on_the_calling_thread_beside_the_fast_reader(write):
+    """The caller's work for the wait on the fast reader's id thread (the pipeline imports the
+    models' libraries there) runs once, on the calling thread, however many files are read, and
+    changes nothing read; the thorough reader has no such wait and does not run it."""
+    sample = str(Path(__file__).resolve().parents[1] / "sample_data" / "orders.csv")
+    calls: list[threading.Thread] = []
+    both = load_orders([sample, sample], ImportOptions(),
+                       meanwhile=lambda: calls.append(threading.current_thread()))
+    assert calls == [threading.current_thread()]
+    plain = load_orders([sample, sample], ImportOptions())
+    pd.testing.assert_frame_equal(both.orders, plain.orders)
+    assert both.report.rows_used == plain.report.rows_used > 20_000
+
+    calls.clear()
+    load_orders([write("tr.csv", TURKISH, encoding="cp1254")], ImportOptions(),
+                meanwhile=lambda: calls.append(threading.current_thread()))
+    assert calls == []

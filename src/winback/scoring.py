@@ -41,8 +41,9 @@ from winback.errors import ModelFitError
 if TYPE_CHECKING:
     from winback.models import GammaGammaModel
 
-# winback.models (scipy) is imported where a model is fitted, not here: scipy's import takes about
-# 0.3 s, which every command paid at start-up, including those that fit no model (--help, inspect).
+# winback.models (scipy) is imported where a model is fitted (or by load_models), not here: scipy's
+# import takes about 0.2-0.3 s, which every command paid at start-up, including those that fit no
+# model (--help, inspect).
 
 LAPSE_FACTOR = 2.0
 P_NO_PURCHASE_LAPSED = 0.5
@@ -92,6 +93,13 @@ class ScoreResult:
     model: ModelInfo
     #: expected purchase occasions per customer in the next ``days`` days (same order as ``scores``)
     expected_purchases: Callable[[float], np.ndarray]
+
+
+def load_models() -> None:
+    """Import the models' libraries ahead of :func:`score`, when the caller has a core to spare (the
+    pipeline: while the importer numbers the customer ids). Python imports hold the interpreter
+    lock, so this is only worth it where the other threads work without it."""
+    import winback.models  # noqa: F401
 
 
 def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amount: bool = True,

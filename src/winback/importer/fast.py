@@ -64,11 +64,13 @@ _INDEX_BLOCK = 1 << 20
 _PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 
 
-def read_fast(path: str, name: str, options: _load.ImportOptions,
-              report: _load.ImportReport) -> tuple[pd.DataFrame, np.ndarray | None] | None:
+def read_fast(path: str, name: str, options: _load.ImportOptions, report: _load.ImportReport,
+              meanwhile: list[Callable[[], object]] | None = None
+              ) -> tuple[pd.DataFrame, np.ndarray | None] | None:
     """The orders of one file and, when the id numbering gives it, the frame's row positions grouped
     by customer (file order within a customer; see ``LoadedOrders.customer_order``); or None when the
-    thorough reader must read the file."""
+    thorough reader must read the file. ``meanwhile``: work the calling thread takes from this list
+    and does once money and dates are converted, while the ids are still being numbered."""
     if path == "-" or options.encoding or not options.has_header or options.header_row is not None:
         return None
     if not os.path.isfile(path):  # a pipe (``<(zcat orders.csv.gz)``) can be read once: by the thorough reader
@@ -115,6 +117,11 @@ def read_fast(path: str, name: str, options: _load.ImportOptions,
             converted, failure = _convert(col, roles, headers, delimiter, encoding, name, options), None
         except InputDataError as exc:
             converted, failure = None, exc
+        # At ten million rows the numbering takes 0.2-0.4 s longer than the conversion, with one
+        # core mostly free: the caller's work for such a wait runs in it (the pipeline imports
+        # scipy for the models there, which cost 0.2 s before the first fit; docs/performance.md).
+        while meanwhile and failure is None:
+            meanwhile.pop()()
         ids = ids_job.result()
     if ids is None:
         return None

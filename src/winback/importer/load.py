@@ -23,7 +23,7 @@ importer needs it, and at ten million rows it would be the largest column.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
@@ -198,13 +198,19 @@ class LoadedOrders:
         return order
 
 
-def load_orders(paths: Sequence[str], options: ImportOptions | None = None) -> LoadedOrders:
-    """Read one or more order exports into one orders frame and an import report."""
+def load_orders(paths: Sequence[str], options: ImportOptions | None = None, *,
+                meanwhile: Callable[[], object] | None = None) -> LoadedOrders:
+    """Read one or more order exports into one orders frame and an import report.
+
+    ``meanwhile``: work for the calling thread while it would wait for the fast reader's second
+    thread (:func:`winback.importer.fast.read_fast`); run at most once, and not at all when no file
+    is read by the fast reader."""
     options = options or ImportOptions()
     report = ImportReport()
     if not paths:
         raise InputDataError("no input file given. Example: winback scan orders.csv")
-    loaded = [_load_one(path, options, report) for path in paths]
+    waiting = [meanwhile] if meanwhile is not None else []  # emptied once it has run
+    loaded = [_load_one(path, options, report, waiting) for path in paths]
     orders = _concat([frame for frame, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
     customer_order = loaded[0][1] if len(loaded) == 1 else None
     del loaded
@@ -321,11 +327,12 @@ def _read_rows(path: str, name: str, options: ImportOptions) -> tuple[Table, Sou
     return table, info
 
 
-def _load_one(path: str, options: ImportOptions, report: ImportReport) -> tuple[pd.DataFrame, np.ndarray | None]:
+def _load_one(path: str, options: ImportOptions, report: ImportReport,
+              meanwhile: list[Callable[[], object]]) -> tuple[pd.DataFrame, np.ndarray | None]:
     name = "standard input" if path == "-" else path
     from winback.importer.fast import read_fast  # the fast reader builds on this module
 
-    fast = read_fast(path, name, options, report)
+    fast = read_fast(path, name, options, report, meanwhile)
     if fast is not None:
         return fast  # (orders, rows grouped by customer or None)
     table, info = _read_rows(path, name, options)
