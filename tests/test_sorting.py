@@ -8,7 +8,16 @@ import pyarrow as pa
 import pytest
 
 from winback import _sorting
-from winback._sorting import count_codes, member_mask, sort_in_place, sort_with_positions, strings_in_order
+from winback._sorting import (
+    DIGIT_ID_MAX,
+    count_codes,
+    digit_keys,
+    digit_texts,
+    member_mask,
+    sort_in_place,
+    sort_with_positions,
+    strings_in_order,
+)
 
 
 @pytest.mark.parametrize("high", [50, 2**40, 2**62])  # packed into 63 bits, and too wide to pack (argsort)
@@ -130,3 +139,22 @@ def test_argsort_descending_of_the_first_few_of_many_is_the_full_orders_start(se
         got = argsort_descending(values, first)
         assert len(got) >= first
         assert np.array_equal(got, full[: len(got)])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_digit_texts_gives_back_the_ids_digit_keys_were_made_of(seed):
+    """Distinct ids of digits, of one length or of several (leading zeros, 1 and 17 digits), come
+    back as the same texts, in key order, from their keys alone."""
+    rng = np.random.default_rng(seed)
+    n = 500
+    lengths = np.full(n, 8) if seed % 2 else rng.integers(1, DIGIT_ID_MAX + 1, n)
+    ids = ["".join(map(str, rng.integers(0, 10, size))) for size in lengths]
+    ids += [] if seed % 2 else ["0", "00", "7", "9" * DIGIT_ID_MAX, "0" * DIGIT_ID_MAX]
+    keys = digit_keys(pa.array(ids))
+    text_of = dict(zip(keys.tolist(), ids))
+    distinct = np.unique(keys)
+    got = digit_texts(distinct)
+    got.validate(full=True)
+    assert got.type == pa.large_string()
+    assert got.to_pylist() == [text_of[k] for k in distinct.tolist()]
+    assert len(digit_texts(np.zeros(0, dtype=np.int64))) == 0

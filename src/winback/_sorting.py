@@ -243,6 +243,38 @@ def digit_keys(values: pa.Array | pa.ChunkedArray, longest: int | None = None) -
     return key
 
 
+#: Four ASCII digits per value 0-9999, as the four bytes of one uint32 (``digit_texts``).
+_FOUR_DIGITS = np.frombuffer(b"".join(b"%04d" % i for i in range(10_000)), dtype=np.uint32)
+
+
+def digit_texts(keys: np.ndarray) -> pa.Array:
+    """The ids (large_string) that :func:`digit_keys` made ``keys`` of, from the keys alone (ids
+    left-aligned to the longest of ``keys``' lengths, as ``digit_keys`` does by default).
+
+    The digits are written four at a time from a table into a fixed-width block of bytes; each id is
+    then its first ``length`` bytes. At 3.6 million distinct ids of ten million rows, gathering the
+    ids' texts from the rows (a take across the column and a cast) took about 0.3 s."""
+    keys = np.asarray(keys, dtype=np.int64)
+    n = len(keys)
+    if n == 0:
+        return pa.array([], type=pa.large_string())
+    length = (keys & 31).astype(np.int64)
+    longest = int(length.max())
+    groups = -(-longest // 4)
+    four = np.empty((n, groups), dtype=np.uint32)
+    rest = keys >> 5  # the digits, left-aligned to ``longest`` places
+    for group in range(groups - 1, -1, -1):  # at most five groups of four digits (not over ids)
+        rest, low = np.divmod(rest, 10_000)
+        four[:, group] = _FOUR_DIGITS[low]
+    wide = four.view(np.uint8).reshape(n, 4 * groups)[:, 4 * groups - longest:]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(length, out=offsets[1:])
+    data = np.ascontiguousarray(wide).reshape(-1) if int(length.min()) == longest else \
+        wide[np.arange(longest) < length[:, None]]  # each row's first ``length`` bytes, in order
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.large_string(), n, buffers)
+
+
 def member_mask(ids: pd.Index | pd.Series | list[str] | pa.Array,
                 wanted: pd.Index | pd.Series | list[str] | pa.Array) -> np.ndarray:
     """A flag per id of ``ids``: it is one of ``wanted`` (an Arrow hash of ``wanted``, usually the few)."""
@@ -262,5 +294,5 @@ def positions_in(ids: pd.Index | pd.Series | list[str] | pa.Array,
 
 
 __all__ = ["BLOCK", "DIGIT_ID_MAX", "all_digits", "as_text", "blocks", "count_codes", "day_numbers",
-           "digit_keys", "member_mask", "positions_in", "sort_in_place", "sort_with_positions",
-           "strings_in_order"]
+           "digit_keys", "digit_texts", "member_mask", "positions_in", "sort_in_place",
+           "sort_with_positions", "strings_in_order"]
