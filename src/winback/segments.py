@@ -19,6 +19,8 @@ active          everyone else: repeat buyers on rhythm
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -38,31 +40,42 @@ def assign_segments(scores: pd.DataFrame) -> pd.Series:
         return pd.Series(pd.Categorical([], categories=SEGMENTS), index=scores.index, name="segment")
     repeat = scores["frequency"].to_numpy() > 0
     value = scores["annual_value"].to_numpy(dtype=float)
-    top_cut = np.quantile(value[repeat], 1.0 - TOP_SHARE) if repeat.any() else np.inf
-    top = repeat & (value >= top_cut) & (value > 0)
-    lapsed = scores["lapsed"].to_numpy(dtype=bool)
-    silent = scores["days_since_last"].to_numpy(dtype=float)
-    overdue = scores["overdue_ratio"].to_numpy(dtype=float)
-    conditions = [
-        scores["age_days"].to_numpy() <= NEW_DAYS,
-        lapsed & (silent > 365) & (overdue > 4),
-        lapsed & repeat & top,
-        lapsed & repeat,
-        ~repeat,
-        overdue > 1,
-        top,
-        scores["orders"].to_numpy() >= 3,
-    ]
-    # The first condition that holds gives the segment (np.select's rule). A customer's conditions
-    # become the bits of one byte, and a table of the 256 bytes gives the first set bit: eight
-    # masked writes of millions of int8 codes took about five times as long (150 ms at 3.6 million).
-    bits = np.zeros(len(value), dtype=np.uint8)
-    shifted = np.empty(len(value), dtype=np.uint8)
-    for bit, holds in enumerate(conditions):  # eight conditions, not a loop over customers
-        np.left_shift(holds.view(np.uint8), bit, out=shifted)
-        bits |= shifted
+    # The top-value cut (a partition of the repeat buyers' values, 50 ms at 3.6 million customers)
+    # is worked out in a second thread while the conditions that do not need it are put together
+    # here: numpy gives up the interpreter lock in both.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-segments") as helper:
+        cut = helper.submit(_top_value_cut, value, repeat)
+        lapsed = scores["lapsed"].to_numpy(dtype=bool)
+        silent = scores["days_since_last"].to_numpy(dtype=float)
+        overdue = scores["overdue_ratio"].to_numpy(dtype=float)
+        lapsed_repeat = lapsed & repeat
+        # The first condition that holds gives the segment (np.select's rule). A customer's
+        # conditions become the bits of one byte, and a table of the 256 bytes gives the first set
+        # bit: eight masked writes of millions of int8 codes took about five times as long (150 ms
+        # at 3.6 million).
+        bits = np.zeros(len(value), dtype=np.uint8)
+        shifted = np.empty(len(value), dtype=np.uint8)
+
+        def add(bit: int, holds: np.ndarray) -> None:
+            np.left_shift(holds.view(np.uint8), bit, out=shifted)
+            np.bitwise_or(bits, shifted, out=bits)
+
+        add(0, scores["age_days"].to_numpy() <= NEW_DAYS)
+        add(1, lapsed & (silent > 365) & (overdue > 4))
+        add(3, lapsed_repeat)
+        add(4, ~repeat)
+        add(5, overdue > 1)
+        add(7, scores["orders"].to_numpy() >= 3)
+        top = repeat & (value >= cut.result()) & (value > 0)
+        add(2, lapsed_repeat & top)
+        add(6, top)
     codes = _FIRST_CONDITION[bits]
     return pd.Series(pd.Categorical.from_codes(codes, categories=SEGMENTS), index=scores.index, name="segment")
+
+
+def _top_value_cut(value: np.ndarray, repeat: np.ndarray) -> float:
+    """The annual value above which a repeat buyer is in the top ``TOP_SHARE`` of repeat buyers."""
+    return np.quantile(value[repeat], 1.0 - TOP_SHARE) if repeat.any() else np.inf
 
 
 def _first_condition_table(n_conditions: int, default: int) -> np.ndarray:
