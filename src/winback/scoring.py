@@ -136,10 +136,10 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     repeat = x > 0
 
     # A second thread works out the rhythms (no model) while both models are fitted here, then each
-    # customer's value per purchase while BG/NBD's probabilities are computed here: the two threads
-    # take about as long. One optimiser at a time (scipy's L-BFGS-B has not always been safe in two
-    # threads at once), the run notes in the same order every time, and nothing is written to
-    # ``out`` until both are done.
+    # customer's value per purchase while BG/NBD's probabilities are computed here (the two threads
+    # take about as long), then what needs no model while the probabilities are combined here. One
+    # optimiser at a time (scipy's L-BFGS-B has not always been safe in two threads at once), the
+    # run notes in the same order every time, and nothing is written to ``out`` until both are done.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-score") as helper:
         rhythm = helper.submit(_rhythms, out)
         from winback.models import BetaGeoModel
@@ -152,6 +152,10 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
             if has_amount else None
         gg = _fit_spend(info, x, repeat_mean) if has_amount else None
         spend = helper.submit(_value_per_purchase, out, gg, x, repeat_mean)
+        # Then what needs no model (last year's value, the tenure weight, who is a target), while
+        # the probabilities are put together here.
+        model_free = helper.submit(_without_models, out, customers, recent_value, has_amount,
+                                   has_margin)
         del repeat_mean
         if bg is not None:
             info.bgnbd = {k: round(float(v), 6) for k, v in bg.params_.items()}
@@ -170,66 +174,49 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
         # (The curve's probabilities were the second thread's; here the two threads take about as long.)
         p_alive, p_none = curve.p_alive_and_no_purchase(silent, params.horizon_days)
         per_purchase = spend.result()
-    info.second_purchase = {
-        "median_days_to_second_purchase": _finite_or_none(curve.median_days),
-        "share_without_second_purchase": round(curve.share_without_second_purchase(), 4),
-        "observed_days": _finite_or_none(curve.reliable_until),
-    }
-    info.population_gap_days = _finite_or_none(pop_gap)
-    info.prior_gaps = round(k, 3)
-    # New columns are numpy arrays put in as Series over them: pandas copies an array assigned as it is
-    # (twelve fresh 3.6M-value copies at ten million orders, 0.2-0.3 s), not a Series' values.
-    gap_days = gap.to_numpy()
-    overdue = np.maximum(gap_days, 1.0)
-    np.divide(silent, overdue, out=overdue)
+        info.second_purchase = {
+            "median_days_to_second_purchase": _finite_or_none(curve.median_days),
+            "share_without_second_purchase": round(curve.share_without_second_purchase(), 4),
+            "observed_days": _finite_or_none(curve.reliable_until),
+        }
+        info.population_gap_days = _finite_or_none(pop_gap)
+        info.prior_gaps = round(k, 3)
+        # New columns are numpy arrays put in as Series over them: pandas copies an array assigned
+        # as it is (twelve fresh 3.6M-value copies at ten million orders, 0.2-0.3 s), not a
+        # Series' values.
+        gap_days = gap.to_numpy()
+        overdue = np.maximum(gap_days, 1.0)
+        np.divide(silent, overdue, out=overdue)
 
-    # One-time buyers always use the second-purchase curve; repeat buyers use BG/NBD, or their own
-    # rhythm when BG/NBD cannot be fitted (see _rhythm_fallback).
-    if bg is None:
-        repeat_alive, repeat_none = _rhythm_fallback(out["orders"].to_numpy(dtype=float), silent,
-                                                     gap_days, params.horizon_days)
-    del silent
-    np.copyto(p_alive, repeat_alive, where=repeat)
-    np.copyto(p_none, repeat_none, where=repeat)
-    del repeat_alive, repeat_none
-    if not np.isfinite(rate_per_week).all():
-        # Without a fitted model: the customer's own rate, shrunk like the gap.
-        rate_per_week = WEEK / np.maximum(gap_days, 1.0)
-    np.clip(p_alive, 0.0, 1.0, out=p_alive)
-    np.clip(p_none, 0.0, 1.0, out=p_none)
+        # One-time buyers always use the second-purchase curve; repeat buyers use BG/NBD, or their
+        # own rhythm when BG/NBD cannot be fitted (see _rhythm_fallback).
+        if bg is None:
+            repeat_alive, repeat_none = _rhythm_fallback(out["orders"].to_numpy(dtype=float),
+                                                         silent, gap_days, params.horizon_days)
+        del silent
+        np.copyto(p_alive, repeat_alive, where=repeat)
+        np.copyto(p_none, repeat_none, where=repeat)
+        del repeat_alive, repeat_none
+        if not np.isfinite(rate_per_week).all():
+            # Without a fitted model: the customer's own rate, shrunk like the gap.
+            rate_per_week = WEEK / np.maximum(gap_days, 1.0)
+        np.clip(p_alive, 0.0, 1.0, out=p_alive)
+        np.clip(p_none, 0.0, 1.0, out=p_none)
 
-    margin_ratio = _margin_ratio(out) if (has_margin and has_amount) else 1.0
-    own_annual = rate_per_week  # not used after this: worked on in place
-    del rate_per_week
-    own_annual *= 52.0
-    own_annual *= per_purchase
-    own_annual *= margin_ratio
-    own = pd.Series(own_annual, index=out.index, copy=False)
-    annual = _with_referred_share(own, customers)
-    if recent_value is None:
-        recent = own
-    elif isinstance(recent_value, np.ndarray):  # the summary's own column: already aligned
-        clipped = np.nan_to_num(recent_value.astype(float, copy=False), nan=0.0)  # a copy
-        recent = pd.Series(np.clip(clipped, 0.0, None, out=clipped), index=out.index, copy=False)
-        del clipped
-    else:
-        recent = recent_value.reindex(out.index).fillna(0.0).clip(lower=0.0)
-    last_year = _with_referred_share(recent, customers)
-    del own, own_annual, recent
+        margin_ratio = _margin_ratio(out) if (has_margin and has_amount) else 1.0
+        own_annual = rate_per_week  # not used after this: worked on in place
+        del rate_per_week
+        own_annual *= 52.0
+        own_annual *= per_purchase
+        own_annual *= margin_ratio
+        own = pd.Series(own_annual, index=out.index, copy=False)
+        annual = _with_referred_share(own, customers)
+        last_year, tenure_weight, target = model_free.result()
+    if last_year is None:  # without last year's value, the model's yearly value stands in
+        last_year = _with_referred_share(own, customers)
+    del own, own_annual
     at_risk = np.subtract(1.0, p_alive)
     at_risk *= last_year
-
-    tenure_weight = _column(out, "age_days")  # years of the relationship, then the weight
-    tenure_weight /= 365.25
-    np.minimum(tenure_weight, TENURE_WEIGHT_MAX_YEARS, out=tenure_weight)
-    tenure_weight *= TENURE_WEIGHT_PER_YEAR
-    tenure_weight += 1.0
-    if has_margin and has_amount:
-        target = out["margin"].to_numpy() > 0
-    elif has_amount:
-        target = out["revenue"].to_numpy() > 0
-    else:
-        target = np.ones(n, dtype=bool)
     columns = {
         "expected_gap_days": gap_days,
         "overdue_ratio": overdue,
@@ -360,6 +347,37 @@ def _value_per_purchase(out: pd.DataFrame, gg: GammaGammaModel | None, x: np.nda
         prior = float(np.nanmedian(first_mean)) if np.isfinite(first_mean).any() else 0.0
         value = shrunk_average_value(out["orders"].to_numpy(dtype=float), np.nan_to_num(first_mean), prior)
     return np.maximum(np.nan_to_num(value, nan=0.0), 0.0)
+
+
+def _without_models(out: pd.DataFrame, customers: pd.DataFrame,
+                    recent_value: pd.Series | np.ndarray | None, has_amount: bool, has_margin: bool
+                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(last year's value with the referred customers' share, or None without ``recent_value``;
+    the tenure weight; whether each customer is a target): what the scores take from the summary
+    alone."""
+    last_year = None
+    if recent_value is not None:
+        if isinstance(recent_value, np.ndarray):  # the summary's own column: already aligned
+            clipped = np.nan_to_num(recent_value.astype(float, copy=False), nan=0.0)  # a copy
+            recent = pd.Series(np.clip(clipped, 0.0, None, out=clipped), index=out.index,
+                               copy=False)
+            del clipped
+        else:
+            recent = recent_value.reindex(out.index).fillna(0.0).clip(lower=0.0)
+        last_year = _with_referred_share(recent, customers)
+        del recent
+    tenure_weight = _column(out, "age_days")  # years of the relationship, then the weight
+    tenure_weight /= 365.25
+    np.minimum(tenure_weight, TENURE_WEIGHT_MAX_YEARS, out=tenure_weight)
+    tenure_weight *= TENURE_WEIGHT_PER_YEAR
+    tenure_weight += 1.0
+    if has_margin and has_amount:
+        target = out["margin"].to_numpy() > 0
+    elif has_amount:
+        target = out["revenue"].to_numpy() > 0
+    else:
+        target = np.ones(len(out), dtype=bool)
+    return last_year, tenure_weight, target
 
 
 def _margin_ratio(out: pd.DataFrame) -> np.ndarray:
