@@ -39,14 +39,14 @@ from datetime import date
 import pandas as pd
 from winback.importer import ImportOptions, load_orders
 from winback.summary import summarize
-from winback.scoring import ScoreParams, load_models, score
+from winback.scoring import ScoreParams, score, start_loading_models
 from winback.segments import assign_segments
 from winback.calllist import SelectOptions, select
 from winback.contacts import contacts_from_orders
 as_of = date.fromisoformat(sys.argv[2])
 t = {}
-# (meanwhile: scipy imported during the import's wait for its id thread, as the command does)
-s = time.perf_counter(); loaded = load_orders([sys.argv[1]], ImportOptions(as_of=as_of), meanwhile=load_models); t["import"] = time.perf_counter() - s
+# (meanwhile: scipy's import started when the import waits for its id thread, as the command does)
+s = time.perf_counter(); loaded = load_orders([sys.argv[1]], ImportOptions(as_of=as_of), meanwhile=start_loading_models); t["import"] = time.perf_counter() - s
 s = time.perf_counter(); summary = summarize(loaded.orders, as_of, customer_order=loaded.customer_order); t["summary"] = time.perf_counter() - s
 s = time.perf_counter(); scored = score(summary.customers, ScoreParams(), recent_value=summary.customers["recent_value"].to_numpy(), has_amount=summary.has_amount, has_margin=summary.has_margin); t["models + scoring"] = time.perf_counter() - s
 s = time.perf_counter(); scores = scored.scores; scores["segment"] = assign_segments(scores); t["segments"] = time.perf_counter() - s

@@ -297,3 +297,24 @@ def test_expected_gap_is_the_shrinkage_formula_to_the_last_bit():
     expected = np.where(n > 0, np.exp((n * np.log(usable) + 1.7 * np.log(30.0)) / (n + 1.7)), 45.0)
     assert (n == 0).any() and np.isnan(own[n > 0]).any()
     np.testing.assert_array_equal(got, expected)
+
+
+def test_models_load_in_a_thread_of_their_own_and_leave_a_failure_to_the_fit(monkeypatch):
+    """start_loading_models imports the models' libraries in a thread beside the caller; when that
+    import fails, the thread says nothing (no traceback on stderr): the fit's own import raises."""
+    import sys
+    import threading
+
+    from winback import scoring
+
+    started: list[threading.Thread] = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start",
+                        lambda self: (started.append(self), real_start(self)))
+    scoring.start_loading_models()
+    assert [t.name for t in started] == ["winback-models"] and started[0].daemon
+    started[0].join(timeout=60)
+    assert "winback.models" in sys.modules
+
+    monkeypatch.setitem(sys.modules, "winback.models", None)  # as when scipy cannot be imported
+    scoring._import_models()  # no exception here: score()'s own import raises it

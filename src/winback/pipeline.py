@@ -42,7 +42,7 @@ from winback.nightly import (
     draw,
     nightly_diff,
 )
-from winback.scoring import ModelInfo, ScoreParams, ScoreResult, load_models, score
+from winback.scoring import ModelInfo, ScoreParams, ScoreResult, score, start_loading_models
 from winback.segments import SEGMENTS, assign_segments
 from winback.summary import SummaryResult, summarize
 from winback.writers import CsvDialect, mirror_dialect
@@ -243,7 +243,7 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
     # The small files first, so a wrong path fails before the long import.
     customers_file = (read_customers(options.customers_path, encoding=options.customers_encoding,
                                      mapping=options.customers_mapping) if options.customers_path else None)
-    loaded = load_orders(paths, options.import_options, meanwhile=load_models)
+    loaded = load_orders(paths, options.import_options, meanwhile=start_loading_models)
     report, every_order = loaded.report, loaded.orders
     release_memory()
     # What the later steps read of the orders is taken now, and the orders let go of: scoring then

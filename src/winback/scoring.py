@@ -27,6 +27,8 @@ known, is not positive are never targets.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,9 +43,9 @@ from winback.errors import ModelFitError
 if TYPE_CHECKING:
     from winback.models import GammaGammaModel
 
-# winback.models (scipy) is imported where a model is fitted (or by load_models), not here: scipy's
-# import takes about 0.2-0.3 s, which every command paid at start-up, including those that fit no
-# model (--help, inspect).
+# winback.models (scipy) is imported where a model is fitted (or by start_loading_models), not here:
+# scipy's import takes about 0.2-0.3 s, which every command paid at start-up, including those that
+# fit no model (--help, inspect).
 
 LAPSE_FACTOR = 2.0
 P_NO_PURCHASE_LAPSED = 0.5
@@ -95,11 +97,18 @@ class ScoreResult:
     expected_purchases: Callable[[float], np.ndarray]
 
 
-def load_models() -> None:
-    """Import the models' libraries ahead of :func:`score`, when the caller has a core to spare (the
-    pipeline: while the importer numbers the customer ids). Python imports hold the interpreter
-    lock, so this is only worth it where the other threads work without it."""
-    import winback.models  # noqa: F401
+def start_loading_models() -> None:
+    """Start importing the models' libraries (scipy: about 0.2 s, holding the interpreter lock most
+    of it) in a thread of their own, ahead of :func:`score`, whose own import then waits for it if
+    it is not done (or raises the error, if it failed). Worth it once the caller's threads mostly
+    work without the lock and leave a core free (the pipeline: when the importer waits for its id
+    thread)."""
+    threading.Thread(target=_import_models, name="winback-models", daemon=True).start()
+
+
+def _import_models() -> None:
+    with contextlib.suppress(ImportError):  # raised again where a model is fitted, and reported
+        import winback.models  # noqa: F401
 
 
 def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amount: bool = True,

@@ -36,7 +36,7 @@ from winback.cli.common import (
 )
 from winback.errors import OutputError
 from winback.importer import load_orders
-from winback.scoring import load_models
+from winback.scoring import start_loading_models
 
 
 def _parse_days(value: str) -> int:
@@ -88,7 +88,8 @@ def backtest_command(
                           on_decode_error=on_decode_error, ignore_id_case=ignore_id_case,
                           skip_implausible_dates=skip_implausible_dates, as_of=date.today())
     with errors(verbose):
-        orders = load_orders(files, opts, meanwhile=load_models).orders  # backtest fits the models
+        # (the backtest fits the models: scipy's import starts while the import waits)
+        orders = load_orders(files, opts, meanwhile=start_loading_models).orders
         cut = cutoff_date or holdout_cutoff(orders, days)
         result = backtest(orders, cut, days, list_size=top, horizon_days=horizon)
         if plot is not None:

@@ -118,9 +118,9 @@ def read_fast(path: str, name: str, options: _load.ImportOptions, report: _load.
             converted, failure = _convert(col, roles, headers, delimiter, encoding, name, options), None
         except InputDataError as exc:
             converted, failure = None, exc
-        # At ten million rows the numbering takes 0.2-0.4 s longer than the conversion, with one
-        # core mostly free: the caller's work for such a wait runs in it (the pipeline imports
-        # scipy for the models there, which cost 0.2 s before the first fit; docs/performance.md).
+        # At ten million rows the numbering takes 0.2-0.3 s longer than the conversion, with one
+        # core mostly free: the caller's work for such a wait runs in it (the pipeline starts
+        # scipy's import for the models there, 0.2 s before the first fit; docs/performance.md).
         while meanwhile and failure is None:
             meanwhile.pop()()
         ids = ids_job.result()
