@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import phonenumbers
 import pyarrow.compute as pc
 
 from winback._sorting import as_text, blocks, member_mask
@@ -105,9 +104,17 @@ def default_country(currency: str | None) -> str:
     return COUNTRY_BY_CURRENCY.get(currency or "", DEFAULT_COUNTRY)
 
 
+def _phonenumbers():  # noqa: ANN202
+    """The phonenumbers library, imported when first needed: a scan without phones or ``--country``
+    does not pay its import (13 ms of every start-up)."""
+    import phonenumbers
+
+    return phonenumbers
+
+
 def check_country(country: str) -> str:
     code = country.strip().upper()
-    if code not in phonenumbers.SUPPORTED_REGIONS:
+    if code not in _phonenumbers().SUPPORTED_REGIONS:
         raise InputDataError(f"--country {country}: not a country code phone numbers know. "
                              "Use two letters, e.g. TR, AZ, RU, AM.")
     return code
@@ -329,21 +336,24 @@ def format_phones(phones: pd.Series, country: str) -> tuple[pd.Series, pd.Series
 
 def _formatted(phone: str, country: str, accept, style) -> str:  # noqa: ANN001
     """``phone`` parsed for ``country`` and written in ``style`` when ``accept`` passes it, else ""."""
+    pn = _phonenumbers()
     try:
-        parsed = phonenumbers.parse(phone, country)
-    except phonenumbers.NumberParseException:
+        parsed = pn.parse(phone, country)
+    except pn.NumberParseException:
         return ""
-    return phonenumbers.format_number(parsed, style) if accept(parsed) else ""
+    return pn.format_number(parsed, style) if accept(parsed) else ""
 
 
 def _international(phone: str, country: str) -> str:
     """A valid number in international format (+90 532 123 45 67)."""
-    return _formatted(phone, country, phonenumbers.is_valid_number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    pn = _phonenumbers()
+    return _formatted(phone, country, pn.is_valid_number, pn.PhoneNumberFormat.INTERNATIONAL)
 
 
 def _e164(phone: str, country: str) -> str:
     """A possible number in E.164 (+905321234567), for matching against suppression lists."""
-    return _formatted(phone, country, phonenumbers.is_possible_number, phonenumbers.PhoneNumberFormat.E164)
+    pn = _phonenumbers()
+    return _formatted(phone, country, pn.is_possible_number, pn.PhoneNumberFormat.E164)
 
 
 def _split_dnc_mapping(mapping: list[str] | None) -> tuple[str | None, list[str]]:

@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from winback.errors import OutputError, RunLockedError
 
 
@@ -33,6 +31,8 @@ def run_lock(path: Path, *, started_at: datetime) -> Iterator[None]:
     except OSError as exc:
         raise OutputError(f"cannot create the state folder {path.parent} ({exc.strerror}). Choose another "
                           "place with --state.") from None
+    from filelock import FileLock, Timeout  # here: a run without --state does not pay its import
+
     lock = FileLock(str(path), timeout=0, mode=0o600)
     try:
         lock.acquire()
