@@ -535,15 +535,18 @@ def _money(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list
 
 
 class _Converted(NamedTuple):
-    """Money and dates of every row, converted before anything is reported."""
+    """Money, dates and kinds of every row, converted before anything is reported (and while the ids
+    are numbered in another thread: none of it needs them)."""
 
     info: _load.SourceInfo
-    money: dict[str, np.ndarray]
+    money: dict[str, np.ndarray]  # refunds negative
     currency: str | None
     dates: pd.Series
     #: No date is missing or implausible: checked per distinct date (each occurs in some row), so
     #: the rows need no check of their own.
     dates_fine: bool
+    kind_code: np.ndarray  # int8: 0 purchase, 1 refund, 2 cancelled
+    amount: np.ndarray  # the amounts (NaN for every row without an amount column)
 
 
 def _convert(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: list[str], delimiter: str,
@@ -564,7 +567,36 @@ def _convert(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: li
     info.notes.extend(f"column '{headers[date_col]}': {n}" for n in date_fmt.notes)
     distinct = pd.Series(parsed.to_numpy(), dtype="datetime64[ns]", copy=False)
     dates = pd.Series(distinct.to_numpy()[codes], dtype="datetime64[ns]", copy=False)
-    return _Converted(info, money, currency, dates, _dates_fine(distinct, options))
+    amount, kind_code = _kinds(col, roles, money, len(dates))
+    return _Converted(info, money, currency, dates, _dates_fine(distinct, options), kind_code,
+                      amount)
+
+
+def _kinds(col: dict[int, pa.ChunkedArray], roles: dict[str, int], money: dict[str, np.ndarray],
+           n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the amounts, each row's kind code), with the refunds' money made negative in ``money``."""
+    amount = money["amount"] if "amount" in money else np.full(n_rows, np.nan)
+    if "status" in roles:
+        status_codes, statuses = _distinct(col[roles["status"]])
+        norm = _load._normalized(statuses)
+        cancelled = norm.str.contains("|".join(_load._CANCELLED), regex=True).to_numpy()
+        cancelled = cancelled[status_codes]
+        returned = norm.str.contains("|".join(_load._RETURNED), regex=True).to_numpy()[status_codes]
+        returned |= amount < 0
+    else:
+        cancelled = None
+        returned = amount < 0
+    kind_code = returned.view(np.int8).copy()  # 0 purchase, 1 refund, 2 cancelled
+    if cancelled is not None:
+        kind_code[cancelled] = 2
+    del cancelled, returned
+    refund = kind_code == 1
+    if refund.any():
+        for role, values in money.items():
+            if not values.flags.writeable:
+                values = money[role] = values.copy()
+            values[refund] = -np.abs(values[refund])
+    return amount, kind_code
 
 
 def _dates_fine(dates: pd.Series, options: _load.ImportOptions) -> bool:
@@ -577,7 +609,7 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
             cid_code: np.ndarray, distinct_ids: pa.Array, in_order: bool, by_customer: np.ndarray | None,
             n_rows: int, name: str, options: _load.ImportOptions, report: _load.ImportReport,
             order_id: pa.ChunkedArray | _OrderIds | None) -> tuple[pd.DataFrame, np.ndarray | None]:
-    info, money, currency, dates, dates_fine = held.pop()
+    info, money, currency, dates, dates_fine, kind_code, amount = held.pop()
     skipped_before = report.rows_skipped
     report.rows_read += n_rows
     lines = np.arange(2, n_rows + 2, dtype=np.int64)
@@ -606,27 +638,6 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
         in_order, by_customer = False, None
         info.notes.append("customer ids compared ignoring upper/lower case (--ignore-id-case)")
 
-    amount = money["amount"] if "amount" in money else np.full(n_rows, np.nan)
-    if "status" in roles:
-        status_codes, statuses = _distinct(col[roles["status"]])
-        norm = _load._normalized(statuses)
-        cancelled = norm.str.contains("|".join(_load._CANCELLED), regex=True).to_numpy()[status_codes]
-        returned = norm.str.contains("|".join(_load._RETURNED), regex=True).to_numpy()[status_codes]
-        returned |= amount < 0
-    else:
-        cancelled = None
-        returned = amount < 0
-    kind_code = returned.view(np.int8).copy()  # 0 purchase, 1 refund, 2 cancelled
-    if cancelled is not None:
-        kind_code[cancelled] = 2
-    del cancelled, returned
-    refund = kind_code == 1
-    if refund.any():
-        for role, values in money.items():
-            if not values.flags.writeable:
-                values = money[role] = values.copy()
-            values[refund] = -np.abs(values[refund])
-    del refund
     # One frame from finished columns, without copies (setting columns one by one copies each).
     frame: dict[str, object] = {
         "customer_id": pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[""]),
