@@ -46,7 +46,9 @@ from winback.contacts import contacts_from_orders
 as_of = date.fromisoformat(sys.argv[2])
 t = {}
 # (meanwhile: scipy's import started when the import waits for its id thread, as the command does)
-s = time.perf_counter(); loaded = load_orders([sys.argv[1]], ImportOptions(as_of=as_of), meanwhile=start_loading_models); t["import"] = time.perf_counter() - s
+s = time.perf_counter()
+loaded = load_orders([sys.argv[1]], ImportOptions(as_of=as_of), meanwhile=start_loading_models)
+t["import"] = time.perf_counter() - s
 s = time.perf_counter(); summary = summarize(loaded.orders, as_of, customer_order=loaded.customer_order); t["summary"] = time.perf_counter() - s
 s = time.perf_counter(); scored = score(summary.customers, ScoreParams(), recent_value=summary.customers["recent_value"].to_numpy(), has_amount=summary.has_amount, has_margin=summary.has_margin); t["models + scoring"] = time.perf_counter() - s
 s = time.perf_counter(); scores = scored.scores; scores["segment"] = assign_segments(scores); t["segments"] = time.perf_counter() - s

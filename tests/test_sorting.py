@@ -151,7 +151,7 @@ def test_digit_texts_gives_back_the_ids_digit_keys_were_made_of(seed):
     ids = ["".join(map(str, rng.integers(0, 10, size))) for size in lengths]
     ids += [] if seed % 2 else ["0", "00", "7", "9" * DIGIT_ID_MAX, "0" * DIGIT_ID_MAX]
     keys = digit_keys(pa.array(ids))
-    text_of = dict(zip(keys.tolist(), ids))
+    text_of = dict(zip(keys.tolist(), ids, strict=True))
     distinct = np.unique(keys)
     got = digit_texts(distinct)
     got.validate(full=True)

@@ -27,6 +27,7 @@ per listed row); matching a suppression file against every customer's phone is v
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -104,7 +105,7 @@ def default_country(currency: str | None) -> str:
     return COUNTRY_BY_CURRENCY.get(currency or "", DEFAULT_COUNTRY)
 
 
-def _phonenumbers():  # noqa: ANN202
+def _phonenumbers() -> ModuleType:
     """The phonenumbers library, imported when first needed: a scan without phones or ``--country``
     does not pay its import (13 ms of every start-up)."""
     import phonenumbers
