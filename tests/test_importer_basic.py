@@ -187,8 +187,8 @@ def test_a_pipe_is_read_whole(tmp_path):
 
 
 def test_work_meanwhile_runs_once_on_the_calling_thread_beside_the_fast_reader(write):
-    """The caller's work for the wait on the fast reader's id thread (the pipeline imports the
-    models' libraries there) runs once, on the calling thread, however many files are read, and
+    """The caller's work for the wait on the fast reader's id thread (the pipeline starts the
+    models' import there) runs once, on the calling thread, however many files are read, and
     changes nothing read; the thorough reader has no such wait and does not run it."""
     sample = str(Path(__file__).resolve().parents[1] / "sample_data" / "orders.csv")
     calls: list[threading.Thread] = []
