@@ -318,3 +318,91 @@ def test_models_load_in_a_thread_of_their_own_and_leave_a_failure_to_the_fit(mon
 
     monkeypatch.setitem(sys.modules, "winback.models", None)  # as when scipy cannot be imported
     scoring._import_models()  # no exception here: score()'s own import raises it
+
+
+@pytest.mark.parametrize("who", ["helper", "caller", "older scipy"])
+def test_spend_model_is_fitted_by_the_first_free_thread_with_the_same_result(who, monkeypatch):
+    """Gamma-Gamma is fitted by the score helper once the rhythms are done, unless the calling
+    thread is done with BG/NBD first; with a scipy older than 1.15 (whose L-BFGS-B was not safe in
+    two threads) always by the calling thread, after BG/NBD. Which thread it is changes nothing:
+    the same scores, the same parameters, the run notes in the same order."""
+    import threading
+
+    from winback import scoring
+    from winback.models import BetaGeoModel
+
+    rows = [(f"C{i % 60}", f"2025-0{1 + i % 5}-{1 + i % 27:02d}", 10.0 + i % 13, "purchase")
+            for i in range(400)]
+    summary = summarize(orders_frame(rows), date(2025, 6, 1))
+    baseline = score(summary.customers, has_amount=True)
+
+    spend_done, fitted_by = threading.Event(), []
+    real_fit_spend, real_rhythms = scoring._fit_spend, scoring._rhythms
+    real_bg_fit = BetaGeoModel.fit
+
+    def fit_spend(*args):
+        fitted_by.append(threading.current_thread().name)
+        try:
+            return real_fit_spend(*args)
+        finally:
+            spend_done.set()
+
+    def bg_fit_after_spend(self, *args, **kwargs):  # the helper gets to Gamma-Gamma first
+        assert spend_done.wait(timeout=60)
+        return real_bg_fit(self, *args, **kwargs)
+
+    def rhythms_after_spend(*args):  # the calling thread gets to Gamma-Gamma first
+        assert spend_done.wait(timeout=60)
+        return real_rhythms(*args)
+
+    def bg_fit_slowly(self, *args, **kwargs):  # time for the helper to take Gamma-Gamma, if let
+        spend_done.wait(timeout=0.5)
+        return real_bg_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(scoring, "_fit_spend", fit_spend)
+    if who == "helper":
+        monkeypatch.setattr(BetaGeoModel, "fit", bg_fit_after_spend)
+    elif who == "caller":
+        monkeypatch.setattr(scoring, "_rhythms", rhythms_after_spend)
+    else:
+        monkeypatch.setattr(scoring, "_optimisers_in_two_threads", lambda: False)
+        monkeypatch.setattr(BetaGeoModel, "fit", bg_fit_slowly)
+    result = score(summary.customers, has_amount=True)
+
+    assert len(fitted_by) == 1
+    assert (fitted_by[0] == threading.current_thread().name) == (who != "helper")
+    assert result.model.to_dict() == baseline.model.to_dict()
+    assert result.model.gamma_gamma is not None and result.model.bgnbd is not None
+    pd.testing.assert_frame_equal(result.scores, baseline.scores)
+
+
+def test_first_free_work_runs_once_and_hands_its_error_to_the_waiting_thread():
+    import threading
+
+    from winback.scoring import _FirstFree
+
+    calls: list[str] = []
+    release = threading.Event()
+
+    def work():
+        calls.append(threading.current_thread().name)
+        assert release.wait(timeout=60)
+        return 42
+
+    once = _FirstFree(work)
+    other = threading.Thread(target=once.run, name="other")
+    other.start()
+    while not calls:  # the other thread has claimed it
+        threading.Event().wait(0.001)
+    once.run()  # returns at once: claimed
+    release.set()
+    assert once.result() == 42 and calls == ["other"]
+    other.join(timeout=60)
+
+    def fails():
+        raise ValueError("bad")
+
+    failing = _FirstFree(fails)
+    threading.Thread(target=failing.run).start()
+    with pytest.raises(ValueError, match="bad"):
+        failing.result()

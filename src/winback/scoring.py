@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -144,22 +145,28 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     horizon_w = params.horizon_days / WEEK
     repeat = x > 0
 
-    # A second thread works out the rhythms (no model) while both models are fitted here, then each
+    # A second thread works out the rhythms (no model) while BG/NBD is fitted here; Gamma-Gamma is
+    # fitted by whichever of the two is free first (the helper at a million customers, this thread
+    # at millions, where the rhythms take longer than BG/NBD). Then the helper works out each
     # customer's value per purchase while BG/NBD's probabilities are computed here (the two threads
-    # take about as long), then what needs no model while the probabilities are combined here. One
-    # optimiser at a time (scipy's L-BFGS-B has not always been safe in two threads at once), the
-    # run notes in the same order every time, and nothing is written to ``out`` until both are done.
+    # take about as long), then what needs no model while the probabilities are combined here. The
+    # run notes come in the same order every time, and nothing is written to ``out`` until both
+    # threads are done.
+    repeat_mean = np.nan_to_num(out["repeat_avg_value"].to_numpy(dtype=float), nan=0.0) \
+        if has_amount else None
+    spend_info = ModelInfo()  # Gamma-Gamma's notes, put after BG/NBD's whichever thread fits it
+    spend_fit = _FirstFree(partial(_fit_spend, spend_info, x, repeat_mean) if has_amount else None)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-score") as helper:
-        rhythm = helper.submit(_rhythms, out)
+        rhythm = helper.submit(_rhythms, out, spend_fit if _optimisers_in_two_threads() else None)
         from winback.models import BetaGeoModel
         bg: BetaGeoModel | None = None
         try:
             bg = _fit(BetaGeoModel, info, "BG/NBD", x, t_x, age)
         except ModelFitError as exc:
             info.notes.append(f"BG/NBD not used: {exc}")
-        repeat_mean = np.nan_to_num(out["repeat_avg_value"].to_numpy(dtype=float), nan=0.0) \
-            if has_amount else None
-        gg = _fit_spend(info, x, repeat_mean) if has_amount else None
+        gg = spend_fit.result()
+        info.notes.extend(spend_info.notes)
+        info.gamma_gamma = spend_info.gamma_gamma
         spend = helper.submit(_value_per_purchase, out, gg, x, repeat_mean)
         # Then what needs no model (last year's value, the tenure weight, who is a target), while
         # the probabilities are put together here.
@@ -277,13 +284,60 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     return ScoreResult(out, info, expected_purchases)
 
 
-def _rhythms(out: pd.DataFrame) -> tuple[SecondPurchaseCurve, float, float, pd.Series]:
-    """No model fit: the second-purchase curve, the population's usual gap, the prior's weight and each
-    customer's expected gap."""
+def _rhythms(out: pd.DataFrame, then: _FirstFree | None = None
+             ) -> tuple[SecondPurchaseCurve, float, float, pd.Series]:
+    """No model fit: the second-purchase curve, the population's usual gap, the prior's weight and
+    each customer's expected gap; then ``then``'s work, unless another thread has started it."""
     curve = SecondPurchaseCurve.fit(out)
     pop_gap = population_gap(out)
     k = prior_gaps(out)
-    return curve, pop_gap, k, expected_gap(out, pop_gap, curve.median_days, k)
+    gap = expected_gap(out, pop_gap, curve.median_days, k)
+    if then is not None:
+        then.run()
+    return curve, pop_gap, k, gap
+
+
+class _FirstFree:
+    """A piece of work done once, by the first thread free for it (:meth:`run`); :meth:`result`
+    does it in the calling thread unless another has started it, and waits for it then."""
+
+    def __init__(self, work: Callable[[], object] | None) -> None:
+        self._work = work  # None: nothing to do, the result is None
+        self._claim = threading.Lock()
+        self._done = threading.Event()
+        self._value: object = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        if not self._claim.acquire(blocking=False):
+            return  # started (or done) by another thread
+        work, self._work = self._work, None  # what it holds is let go of once done
+        try:
+            self._value = work() if work is not None else None
+        except BaseException as exc:  # handed to result(), in the thread that waits for it
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> object:
+        self.run()
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _optimisers_in_two_threads() -> bool:
+    """Whether two model fits may run at once: scipy's L-BFGS-B is C code keeping its state in the
+    caller's arrays since scipy 1.15; before, it was Fortran behind a wrapper not safe in two
+    threads (numpy/numpy#16513). An unreadable version counts as an old one."""
+    import scipy
+
+    try:
+        major, minor = (int(part) for part in scipy.__version__.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (1, 15)
 
 
 def _fit(model_class: type, info: ModelInfo, name: str, *columns: np.ndarray):  # noqa: ANN202
