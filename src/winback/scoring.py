@@ -133,18 +133,6 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
         info.notes.append("no customers to score")
         return ScoreResult(out, info, lambda days: np.zeros(0))
 
-    # At millions of customers a new array costs more in fresh memory than in arithmetic, so the
-    # columns below are one new array each, and the arithmetic on them is done in place (same
-    # values).
-    x = out["frequency"].to_numpy(dtype=float)
-    t_x = _column(out, "recency_days")
-    t_x /= WEEK
-    age = _column(out, "age_days")
-    age /= WEEK
-    silent = out["days_since_last"].to_numpy(dtype=float)
-    horizon_w = params.horizon_days / WEEK
-    repeat = x > 0
-
     # A second thread works out the rhythms (no model) while BG/NBD is fitted here; Gamma-Gamma is
     # fitted by whichever of the two is free first (the helper at a million customers, this thread
     # at millions, where the rhythms take longer than BG/NBD). Then the helper works out each
@@ -152,12 +140,26 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     # take about as long), then what needs no model while the probabilities are combined here. The
     # run notes come in the same order every time, and nothing is written to ``out`` until both
     # threads are done.
-    repeat_mean = np.nan_to_num(out["repeat_avg_value"].to_numpy(dtype=float), nan=0.0) \
-        if has_amount else None
-    spend_info = ModelInfo()  # Gamma-Gamma's notes, put after BG/NBD's whichever thread fits it
-    spend_fit = _FirstFree(partial(_fit_spend, spend_info, x, repeat_mean) if has_amount else None)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-score") as helper:
-        rhythm = helper.submit(_rhythms, out, spend_fit if _optimisers_in_two_threads() else None)
+        rhythm = helper.submit(_rhythms, out)
+        # At millions of customers a new array costs more in fresh memory than in arithmetic, so
+        # the columns below are one new array each, and the arithmetic on them is done in place
+        # (same values).
+        x = out["frequency"].to_numpy(dtype=float)
+        t_x = _column(out, "recency_days")
+        t_x /= WEEK
+        age = _column(out, "age_days")
+        age /= WEEK
+        silent = out["days_since_last"].to_numpy(dtype=float)
+        horizon_w = params.horizon_days / WEEK
+        repeat = x > 0
+        repeat_mean = np.nan_to_num(out["repeat_avg_value"].to_numpy(dtype=float), nan=0.0) \
+            if has_amount else None
+        spend_info = ModelInfo()  # Gamma-Gamma's notes: after BG/NBD's, whichever thread fits it
+        spend_fit = _FirstFree(partial(_fit_spend, spend_info, x, repeat_mean)
+                               if has_amount else None)
+        if _optimisers_in_two_threads():
+            helper.submit(spend_fit.run)  # after the rhythms, unless this thread has started it
         from winback.models import BetaGeoModel
         bg: BetaGeoModel | None = None
         try:
@@ -284,17 +286,13 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
     return ScoreResult(out, info, expected_purchases)
 
 
-def _rhythms(out: pd.DataFrame, then: _FirstFree | None = None
-             ) -> tuple[SecondPurchaseCurve, float, float, pd.Series]:
-    """No model fit: the second-purchase curve, the population's usual gap, the prior's weight and
-    each customer's expected gap; then ``then``'s work, unless another thread has started it."""
+def _rhythms(out: pd.DataFrame) -> tuple[SecondPurchaseCurve, float, float, pd.Series]:
+    """No model fit: the second-purchase curve, the population's usual gap, the prior's weight and each
+    customer's expected gap."""
     curve = SecondPurchaseCurve.fit(out)
     pop_gap = population_gap(out)
     k = prior_gaps(out)
-    gap = expected_gap(out, pop_gap, curve.median_days, k)
-    if then is not None:
-        then.run()
-    return curve, pop_gap, k, gap
+    return curve, pop_gap, k, expected_gap(out, pop_gap, curve.median_days, k)
 
 
 class _FirstFree:
