@@ -140,7 +140,8 @@ class SecondPurchaseCurve:
             return cls(np.array([0.0]), np.array([1.0]), float("nan"), float(t.max(initial=0.0)), 0.0)
         # Customers and second purchases per distinct time, without a Python object per customer.
         times, counts = _distinct_counts(t)
-        event_times, event_counts = _distinct_counts(t[repeat])
+        # (the positions, not the mask: numpy branches on every value of a mask)
+        event_times, event_counts = _distinct_counts(t[np.flatnonzero(repeat)])
         events = np.zeros(len(times))
         events[np.searchsorted(times, event_times)] = event_counts
         at_risk = len(t) - (np.cumsum(counts) - counts)  # customers still waiting at each time
