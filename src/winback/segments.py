@@ -75,7 +75,8 @@ def assign_segments(scores: pd.DataFrame) -> pd.Series:
 
 def _top_value_cut(value: np.ndarray, repeat: np.ndarray) -> float:
     """The annual value above which a repeat buyer is in the top ``TOP_SHARE`` of repeat buyers."""
-    return np.quantile(value[repeat], 1.0 - TOP_SHARE) if repeat.any() else np.inf
+    at = np.flatnonzero(repeat)  # (positions, not the mask: faster; docs/performance.md)
+    return np.quantile(value[at], 1.0 - TOP_SHARE) if len(at) else np.inf
 
 
 def _first_condition_table(n_conditions: int, default: int) -> np.ndarray:

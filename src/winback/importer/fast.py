@@ -465,7 +465,7 @@ def _digit_ids(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, bool, np.
     new[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
     # The distinct ids are written from their keys (digit_texts), not gathered from the rows' texts.
-    distinct_keys = ordered[new]
+    distinct_keys = ordered[np.flatnonzero(new)]  # (positions, not the mask: faster)
     # Each sorted id's code, written into the first half of the sorted keys' memory (no longer
     # needed): two fresh arrays of ten million less (the cumulative sum and the code less one).
     code_type = np.int32 if n < 2**31 else np.int64
@@ -590,8 +590,8 @@ def _kinds(col: dict[int, pa.ChunkedArray], roles: dict[str, int], money: dict[s
     if cancelled is not None:
         kind_code[cancelled] = 2
     del cancelled, returned
-    refund = kind_code == 1
-    if refund.any():
+    refund = np.flatnonzero(kind_code == 1)  # (positions, not the mask: faster)
+    if len(refund):
         for role, values in money.items():
             if not values.flags.writeable:
                 values = money[role] = values.copy()
@@ -791,8 +791,9 @@ def _shares_customer_and_day(out: pd.DataFrame, cid_code: np.ndarray,
                 out_of_order.set()
                 return
             same_customer &= day[1:] == day[:-1]  # now: same customer, same day as the row before
-            shares[rows[1:][same_customer]] = True
-            shares[rows[:-1][same_customer]] = True
+            at = np.flatnonzero(same_customer)  # (positions, not the mask: faster)
+            shares[rows[at + 1]] = True
+            shares[rows[at]] = True
 
     parts = list(blocks(n - 1, step))
     half = (len(parts) + 1) // 2
