@@ -158,3 +158,21 @@ def test_digit_texts_gives_back_the_ids_digit_keys_were_made_of(seed):
     assert got.type == pa.large_string()
     assert got.to_pylist() == [text_of[k] for k in distinct.tolist()]
     assert len(digit_texts(np.zeros(0, dtype=np.int64))) == 0
+
+
+def test_finite_or_zero_is_nan_to_num_to_the_last_bit():
+    """NaN 0, the infinities the largest finite values, everything else as it is (-0.0 too), as
+    np.nan_to_num(nan=0.0) gives them; a new array, or in place."""
+    from winback._sorting import finite_or_zero
+
+    rng = np.random.default_rng(5)
+    values = rng.normal(0, 1e300, 100_000)
+    values[rng.random(100_000) < 0.4] = np.nan
+    values[:6] = [np.inf, -np.inf, -0.0, 0.0, 5e-324, -np.finfo(float).max]
+    expected = np.nan_to_num(values, nan=0.0)
+    got = finite_or_zero(values)
+    assert got is not values and np.isnan(values).any()
+    np.testing.assert_array_equal(got.view(np.int64), expected.view(np.int64))
+    in_place = values.copy()
+    assert finite_or_zero(in_place, out=in_place) is in_place
+    np.testing.assert_array_equal(in_place.view(np.int64), expected.view(np.int64))

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from winback._sorting import finite_or_zero
+
 #: Pseudo-gaps of population evidence mixed into each customer's own median gap: estimated from the
 #: data within these bounds, or the default when fewer than 10 customers show their rhythm.
 DEFAULT_PRIOR_GAPS = 2.0
@@ -137,7 +139,7 @@ class SecondPurchaseCurve:
         # Days to the second purchase, else days observed (missing: 0), in one new array.
         t = customers["age_days"].to_numpy(dtype=float, copy=True)
         np.copyto(t, customers["first_gap_days"].to_numpy(dtype=float), where=repeat)
-        np.nan_to_num(t, nan=0.0, copy=False)
+        finite_or_zero(t, out=t)
         if not repeat.any():
             return cls(np.array([0.0]), np.array([1.0]), float("nan"), float(t.max(initial=0.0)), 0.0)
         # Customers and second purchases per distinct time, without a Python object per customer.

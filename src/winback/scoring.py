@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from winback._sorting import finite_or_zero
 from winback.cadence import SecondPurchaseCurve, expected_gap, population_gap, prior_gaps
 from winback.errors import ModelFitError
 
@@ -153,7 +154,7 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
         silent = out["days_since_last"].to_numpy(dtype=float)
         horizon_w = params.horizon_days / WEEK
         repeat = x > 0
-        repeat_mean = np.nan_to_num(out["repeat_avg_value"].to_numpy(dtype=float), nan=0.0) \
+        repeat_mean = finite_or_zero(out["repeat_avg_value"].to_numpy(dtype=float)) \
             if has_amount else None
         spend_info = ModelInfo()  # Gamma-Gamma's notes: after BG/NBD's, whichever thread fits it
         spend_fit = _FirstFree(partial(_fit_spend, spend_info, x, repeat_mean)
@@ -402,13 +403,21 @@ def _value_per_purchase(out: pd.DataFrame, gg: GammaGammaModel | None, x: np.nda
     first_mean = out["avg_order_value"].to_numpy(dtype=float)
     if gg is not None:
         value = gg.conditional_expected_average_profit(x, repeat_mean)
-        # One-time buyers: their single order says something too; blend it in like one repeat.
-        value = np.where(x > 0, value, 0.5 * value + 0.5 * np.nan_to_num(first_mean, nan=0.0))
+        # One-time buyers: their single order says something too; blend it in like one repeat:
+        # 0.5 value + 0.5 their order's value, written over theirs (in fewer new arrays).
+        blend = finite_or_zero(first_mean)
+        blend *= 0.5
+        blend += 0.5 * value
+        once = np.flatnonzero(~(x > 0))
+        value[once] = blend[once]
+        del blend
     else:
         from winback.models import shrunk_average_value
         prior = float(np.nanmedian(first_mean)) if np.isfinite(first_mean).any() else 0.0
-        value = shrunk_average_value(out["orders"].to_numpy(dtype=float), np.nan_to_num(first_mean), prior)
-    return np.maximum(np.nan_to_num(value, nan=0.0), 0.0)
+        value = shrunk_average_value(out["orders"].to_numpy(dtype=float),
+                                     finite_or_zero(first_mean), prior)
+    # (value is this function's own array either way: worked on in place)
+    return np.maximum(finite_or_zero(value, out=value), 0.0, out=value)
 
 
 def _without_models(out: pd.DataFrame, customers: pd.DataFrame,
@@ -420,7 +429,7 @@ def _without_models(out: pd.DataFrame, customers: pd.DataFrame,
     last_year = None
     if recent_value is not None:
         if isinstance(recent_value, np.ndarray):  # the summary's own column: already aligned
-            clipped = np.nan_to_num(recent_value.astype(float, copy=False), nan=0.0)  # a copy
+            clipped = finite_or_zero(recent_value.astype(float, copy=False))  # a copy
             recent = pd.Series(np.clip(clipped, 0.0, None, out=clipped), index=out.index,
                                copy=False)
             del clipped

@@ -21,6 +21,7 @@ from winback._sorting import (
     _cores,
     blocks,
     day_numbers,
+    finite_or_zero,
     sort_in_place,
     sort_with_positions,
     strings_in_order,
@@ -75,7 +76,7 @@ def summarize_pandas(orders: pd.DataFrame, as_of: date, customer_order: np.ndarr
     if not has_amount:
         amount = np.zeros(len(day))
     else:  # read only from here on: no copy when every amount is a number (the usual case)
-        amount = amount_all if finite.all() else np.nan_to_num(amount_all, nan=0.0)
+        amount = amount_all if finite.all() else finite_or_zero(amount_all)
     del finite
     del amount_all
     # Ten-million-row temporaries below are int32 where they fit and freed as soon as they are used.
@@ -182,9 +183,9 @@ def _per_customer_lines(orders: pd.DataFrame, codes: np.ndarray, day: np.ndarray
         if "margin" in orders:
             margin_line = orders["margin"].to_numpy(dtype="float64")
         else:
-            margin_line = (np.nan_to_num(orders["amount"].to_numpy(dtype="float64"), nan=0.0)
-                           - np.nan_to_num(orders["cost"].to_numpy(dtype="float64"), nan=0.0))
-        margin_line = np.nan_to_num(margin_line if in_window is None else margin_line[in_window], nan=0.0)
+            margin_line = (finite_or_zero(orders["amount"].to_numpy(dtype="float64"))
+                           - finite_or_zero(orders["cost"].to_numpy(dtype="float64")))
+        margin_line = finite_or_zero(margin_line if in_window is None else margin_line[in_window])
         take = np.flatnonzero(~cancelled)
         sums["margin"] = np.bincount(codes[take], weights=margin_line[take], minlength=n_ids)
         if has_amount:
