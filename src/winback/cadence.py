@@ -135,17 +135,17 @@ class SecondPurchaseCurve:
 
     @classmethod
     def fit(cls, customers: pd.DataFrame, min_at_risk: int = 30) -> SecondPurchaseCurve:
-        repeat = customers["frequency"].to_numpy() > 0
         # Days to the second purchase, else days observed (missing: 0), in one new array.
         t = customers["age_days"].to_numpy(dtype=float, copy=True)
-        np.copyto(t, customers["first_gap_days"].to_numpy(dtype=float), where=repeat)
+        # The repeat buyers' positions, not a mask: faster (see _sorting.finite_or_zero).
+        at = np.flatnonzero(customers["frequency"].to_numpy() > 0)
+        t[at] = customers["first_gap_days"].to_numpy(dtype=float)[at]
         finite_or_zero(t, out=t)
-        if not repeat.any():
+        if not len(at):
             return cls(np.array([0.0]), np.array([1.0]), float("nan"), float(t.max(initial=0.0)), 0.0)
         # Customers and second purchases per distinct time, without a Python object per customer.
         times, counts = _distinct_counts(t)
-        # (positions, not a mask: faster)
-        event_times, event_counts = _distinct_counts(t[np.flatnonzero(repeat)])
+        event_times, event_counts = _distinct_counts(t[at])
         events = np.zeros(len(times))
         events[np.searchsorted(times, event_times)] = event_counts
         at_risk = len(t) - (np.cumsum(counts) - counts)  # customers still waiting at each time

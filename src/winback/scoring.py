@@ -213,8 +213,10 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
             repeat_alive, repeat_none = _rhythm_fallback(out["orders"].to_numpy(dtype=float),
                                                          silent, gap_days, params.horizon_days)
         del silent
-        np.copyto(p_alive, repeat_alive, where=repeat)
-        np.copyto(p_none, repeat_none, where=repeat)
+        at = np.flatnonzero(repeat)  # (positions, not a masked copy: faster; see finite_or_zero)
+        p_alive[at] = repeat_alive[at]
+        p_none[at] = repeat_none[at]
+        del at
         del repeat_alive, repeat_none
         if not np.isfinite(rate_per_week).all():
             # Without a fitted model: the customer's own rate, shrunk like the gap.
