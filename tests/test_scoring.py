@@ -374,35 +374,3 @@ def test_spend_model_is_fitted_by_the_first_free_thread_with_the_same_result(who
     assert result.model.to_dict() == baseline.model.to_dict()
     assert result.model.gamma_gamma is not None and result.model.bgnbd is not None
     pd.testing.assert_frame_equal(result.scores, baseline.scores)
-
-
-def test_first_free_work_runs_once_and_hands_its_error_to_the_waiting_thread():
-    import threading
-
-    from winback.scoring import _FirstFree
-
-    calls: list[str] = []
-    release = threading.Event()
-
-    def work():
-        calls.append(threading.current_thread().name)
-        assert release.wait(timeout=60)
-        return 42
-
-    once = _FirstFree(work)
-    other = threading.Thread(target=once.run, name="other")
-    other.start()
-    while not calls:  # the other thread has claimed it
-        threading.Event().wait(0.001)
-    once.run()  # returns at once: claimed
-    release.set()
-    assert once.result() == 42 and calls == ["other"]
-    other.join(timeout=60)
-
-    def fails():
-        raise ValueError("bad")
-
-    failing = _FirstFree(fails)
-    threading.Thread(target=failing.run).start()
-    with pytest.raises(ValueError, match="bad"):
-        failing.result()

@@ -157,17 +157,20 @@ def score(customers: pd.DataFrame, params: ScoreParams | None = None, *, has_amo
         repeat_mean = finite_or_zero(out["repeat_avg_value"].to_numpy(dtype=float)) \
             if has_amount else None
         spend_info = ModelInfo()  # Gamma-Gamma's notes: after BG/NBD's, whichever thread fits it
-        spend_fit = _FirstFree(partial(_fit_spend, spend_info, x, repeat_mean)
-                               if has_amount else None)
-        if _optimisers_in_two_threads():
-            helper.submit(spend_fit.run)  # after the rhythms, unless this thread has started it
+        fit_spend = partial(_fit_spend, spend_info, x, repeat_mean) if has_amount else None
+        # Queued on the helper behind the rhythms; taken back below if it has not started by then.
+        queued = helper.submit(fit_spend) if fit_spend and _optimisers_in_two_threads() else None
         from winback.models import BetaGeoModel
         bg: BetaGeoModel | None = None
         try:
             bg = _fit(BetaGeoModel, info, "BG/NBD", x, t_x, age)
         except ModelFitError as exc:
             info.notes.append(f"BG/NBD not used: {exc}")
-        gg = spend_fit.result()
+        if queued is not None and not queued.cancel():  # (cancel: only if not started)
+            gg = queued.result()
+        else:
+            gg = fit_spend() if fit_spend else None
+        del fit_spend, queued
         info.notes.extend(spend_info.notes)
         info.gamma_gamma = spend_info.gamma_gamma
         spend = helper.submit(_value_per_purchase, out, gg, x, repeat_mean)
@@ -297,36 +300,6 @@ def _rhythms(out: pd.DataFrame) -> tuple[SecondPurchaseCurve, float, float, pd.S
     pop_gap = population_gap(out)
     k = prior_gaps(out)
     return curve, pop_gap, k, expected_gap(out, pop_gap, curve.median_days, k)
-
-
-class _FirstFree:
-    """A piece of work done once, by the first thread free for it (:meth:`run`); :meth:`result`
-    does it in the calling thread unless another has started it, and waits for it then."""
-
-    def __init__(self, work: Callable[[], object] | None) -> None:
-        self._work = work  # None: nothing to do, the result is None
-        self._claim = threading.Lock()
-        self._done = threading.Event()
-        self._value: object = None
-        self._error: BaseException | None = None
-
-    def run(self) -> None:
-        if not self._claim.acquire(blocking=False):
-            return  # started (or done) by another thread
-        work, self._work = self._work, None  # what it holds is let go of once done
-        try:
-            self._value = work() if work is not None else None
-        except BaseException as exc:  # handed to result(), in the thread that waits for it
-            self._error = exc
-        finally:
-            self._done.set()
-
-    def result(self) -> object:
-        self.run()
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 def _optimisers_in_two_threads() -> bool:
