@@ -137,8 +137,20 @@ def test_argsort_descending_of_the_first_few_of_many_is_the_full_orders_start(se
     for first in (1, 7, 50, 200):
         assert _kth_largest(values, first) == np.partition(values, n - first)[n - first]
         got = argsort_descending(values, first)
-        assert len(got) >= first
-        assert np.array_equal(got, full[: len(got)])
+        assert np.array_equal(got, full[:first])
+
+
+def test_the_first_few_of_a_long_run_of_ties_are_its_earliest_positions():
+    """Every priority 0 (an old file scanned as of today), or the cut inside a long run of equal
+    values: the earliest positions of the run, after the values above it."""
+    from winback._sorting import argsort_descending
+
+    values = np.zeros(300_000)
+    values[[5, 77, 123_456]] = -0.0
+    assert np.array_equal(argsort_descending(values, 50), np.arange(50))
+    values[[200_000, 7]] = [3.0, 1.0]
+    assert np.array_equal(argsort_descending(values, 4), [200_000, 7, 0, 1])
+    assert np.array_equal(argsort_descending(values, 4), np.argsort(-values, kind="stable")[:4])
 
 
 @pytest.mark.parametrize("seed", range(6))

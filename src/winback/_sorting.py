@@ -61,8 +61,10 @@ def argsort_descending(values: np.ndarray, first: int | None = None) -> np.ndarr
     with one value sort of ``run number * n + position`` (run: a stretch of equal sorted values).
 
     ``first``: only that many leading positions are needed (a call list's top of millions). Then only
-    the values at or above the ``first``-highest are sorted, ties included, and the result is the full
-    order's first entries (at least ``first`` of them, all when there are fewer values).
+    the values above the ``first``-highest are sorted, and the rest of the ``first`` are the earliest
+    positions holding that value (equal values keep their order): the full order's first ``first``
+    entries (all of them when there are fewer values). So a cut inside a long run of ties (every
+    priority 0 in an old file scanned as of today) takes no sort of the run.
     """
     values = np.asarray(values, dtype=np.float64)
     n = len(values)
@@ -70,8 +72,9 @@ def argsort_descending(values: np.ndarray, first: int | None = None) -> np.ndarr
         if first <= 0:
             return np.zeros(0, dtype=np.intp)
         threshold = _kth_largest(values, first)
-        candidates = np.flatnonzero(values >= threshold)  # ascending positions: ties keep their order
-        return candidates[argsort_descending(values[candidates])]
+        above = np.flatnonzero(values > threshold)  # fewer than ``first``
+        ties = np.flatnonzero(values == threshold)[:first - len(above)]  # ascending positions
+        return np.concatenate([above[argsort_descending(values[above])], ties])
     if n < 2:
         return np.argsort(-values, kind="stable")
     negated = -values
