@@ -166,7 +166,7 @@ def rank(scores: pd.DataFrame, options: SelectOptions, contacts: pd.DataFrame | 
     lapsed_mask = scores["lapsed"].to_numpy(dtype=bool)
     eligible = np.flatnonzero(lapsed_mask & scores["target"].to_numpy(dtype=bool))
     contacts = contacts if contacts is not None else empty_contacts()
-    at = _contact_rows(contacts, ids)[eligible]  # each eligible customer's contacts row, or -1
+    at = _contact_rows(contacts, ids, eligible)  # each eligible customer's contacts row, or -1
     known = at >= 0
     dnc = np.zeros(len(eligible), dtype=bool)
     dnc[known] = contacts[DNC].to_numpy(dtype=bool)[at[known]]
@@ -257,9 +257,13 @@ def select(scores: pd.DataFrame, orders: pd.DataFrame, options: SelectOptions, *
     )
 
 
-def _contact_rows(contacts: pd.DataFrame, ids: pd.Index) -> np.ndarray:
-    """For each customer of ``ids``, the position of their row in ``contacts`` (-1 when none)."""
-    return positions_in(ids, contacts.index)
+def _contact_rows(contacts: pd.DataFrame, ids: pd.Index, where: np.ndarray) -> np.ndarray:
+    """For each customer of ``ids`` at the positions ``where``, the position of their row in
+    ``contacts`` (-1 when none). Without contacts (orders with no names, phones or e-mails), no
+    -1 for every customer first (a fresh 29 MB at 3.6 million: 40-60 ms)."""
+    if not len(contacts):
+        return np.full(len(where), -1, dtype=np.int64)
+    return positions_in(ids, contacts.index)[where]
 
 
 def _people(contacts: pd.DataFrame, at: np.ndarray, index: pd.Index,
