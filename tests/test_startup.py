@@ -115,3 +115,28 @@ def test_nothing_is_set_once_numpy_is_loaded(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     assert one_blas_thread() is False
     assert not any(name in os.environ for name in BLAS_THREAD_SETTINGS)
+
+
+# Runs one command in a fresh interpreter; its last line on stderr says whether rich was loaded.
+_RICH_LOADED = """
+import sys
+from winback.cli import app
+try:
+    app(prog_name="winback", args=sys.argv[1:], standalone_mode=False)
+finally:
+    sys.stderr.write(f"\\nrich loaded: {'rich' in sys.modules}\\n")
+"""
+
+
+@pytest.mark.parametrize(("extra", "loaded"), [(["--quiet"], False), (["--json"], False),
+                                               ([], True)])
+def test_a_scan_that_prints_nothing_does_not_load_rich(tmp_path, extra, loaded):
+    """rich draws the panel and the table; a quiet run (the nightly cron job) or a JSON one
+    does not need it, and its import is about 25 ms of start-up."""
+    from tests.conftest import SAMPLE, SAMPLE_AS_OF
+
+    done = subprocess.run([sys.executable, "-c", _RICH_LOADED, "scan", str(SAMPLE), "--as-of",
+                           SAMPLE_AS_OF, "--out", str(tmp_path / "calls.csv"), *extra],
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert done.stderr.splitlines()[-1] == f"rich loaded: {loaded}"
+    assert (tmp_path / "calls.csv").stat().st_size > 0

@@ -6,11 +6,9 @@ import json
 import re
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from winback.backtest import BacktestResult, backtest, holdout_cutoff
 from winback.cli.common import (
@@ -37,6 +35,9 @@ from winback.cli.common import (
 from winback.errors import OutputError
 from winback.importer import load_orders
 from winback.scoring import start_loading_models
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _parse_days(value: str) -> int:
@@ -97,10 +98,15 @@ def backtest_command(
         if json_:
             typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         else:
+            from rich.console import Console  # (here: a --json run does not load rich)
+
             _render(Console(highlight=False), result)
 
 
 def _render(console: Console, r: BacktestResult) -> None:
+    from rich import box
+    from rich.table import Table
+
     console.print(r.verdict(), markup=False)
     console.print(f"Cutoff {r.cutoff}, holdout {r.holdout_days} days: {r.customers:,} customers, "
                   f"{r.truly_lapsed:,} of them did not buy in the holdout.", markup=False)

@@ -6,8 +6,6 @@ import json
 from datetime import date
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from winback.cli.common import (
     AsOf,
@@ -75,6 +73,9 @@ def explain_command(
         if json_:
             typer.echo(json.dumps(ex.to_dict(), ensure_ascii=False, indent=2, default=str))
             return
+        from rich.console import Console  # (here: a --json run does not load rich)
+        from rich.table import Table
+
         console = Console(highlight=False)
         console.print(f"Customer {ex.customer_id} as of {as_of_date}: {ex.segment}; {ex.listed_because}.",
                       markup=False)

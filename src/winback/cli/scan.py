@@ -233,7 +233,7 @@ def scan_command(
     target = Target(out, Path(cfg.out_dir) if cfg.out_dir and not out else None, fmt, dialect_name, split)
     with errors(verbose):
         if settings.state is None:
-            with progress(make_console(sys.stderr), enabled=not (quiet or json_)):
+            with progress(sys.stderr, enabled=not (quiet or json_), console_for=make_console):
                 result = scan(paths, options)
             out_label, extra = _write(result, target)
             run_info: dict = {}
@@ -331,7 +331,7 @@ def _remembered_scan(db: State, run_id: int, paths: list[str], options: ScanOpti
     since = date.fromordinal(options.as_of.toordinal() - max(nightly.cooldown_days, 0))
     prev_date, prev_lapsed = db.previous_lapsed(options.as_of)
     history = History(db.assignments(since=since, before=options.as_of), prev_date, prev_lapsed)
-    with progress(make_console(sys.stderr), enabled=show_progress):
+    with progress(sys.stderr, enabled=show_progress, console_for=make_console):
         result = scan(paths, options, history)
     night = result.night
     assert night is not None
