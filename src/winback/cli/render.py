@@ -1,4 +1,4 @@
-"""Terminal rendering of a scan (CLI side; rich is imported where something is drawn).
+"""Terminal rendering of a scan (CLI side).
 
 In a terminal: a summary panel, the top of the call list as a table that fits the width, and a
 spinner while the files are read. In a pipe or under cron: the same facts as plain lines, the table
