@@ -107,8 +107,9 @@ def collapse(
     else:
         key, order = sort_with_positions(key, overwrite=True)  # ties in row order, as lexsort's
         new = _run_starts(key)
-        # Each distinct row from its first place, a column at a time: gathering whole rows of the
-        # stacked columns took 11 ms for the 200,000 histories of a fit, this about 2 ms.
+        # Each distinct row from its first place, a column at a time (gathering whole rows of the
+        # stacked columns into sorted order made the collapse of a fit's 200,000 histories 53 ms
+        # instead of 29 ms).
         first = order[new]
         rows = np.column_stack([np.asarray(column)[first] for column in columns])
     summed = np.bincount(np.cumsum(new) - 1, weights=w[order]).astype(float, copy=False)
