@@ -19,7 +19,7 @@ from winback.models import (
     simulate_bgnbd_with_holdout,
 )
 from winback.models._optim import given_alive_quadrature
-from winback.models.bgnbd import _expected_given_alive, _loglik
+from winback.models.bgnbd import _expected_given_alive, _loglik, _summed_loglik
 
 # Fader, Hardie & Lee (2005), section 5, on the CDNOW sample.
 PUBLISHED = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
@@ -147,6 +147,29 @@ def test_log_likelihood_and_gradient_stay_finite(params, x, frac, T):
     assert np.isfinite(ll).all() and np.isfinite(grad).all()
     if x == 0:  # then the likelihood is the probability of no repeat purchase by T
         assert ll[0] <= 1e-12
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    params=st.tuples(*(st.floats(1e-4, 1e4) for _ in range(4))),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_summed_likelihood_is_the_weighted_sum_of_the_per_history_one(params, seed):
+    """The fit's objective (sums only) against ``w @ _loglik``: one-time and repeat buyers mixed
+    in no particular order, uneven weights, and parameters from tiny to huge (the dropout term
+    ``D`` then runs from far below to far above 0)."""
+    rng = np.random.default_rng(seed)
+    n = 300
+    x = rng.choice([0, 0, 1, 2, 5, 40, 3000], size=n).astype(float)
+    T = rng.choice([0.0, 0.5, 7.0, 365.0, 1e5], size=n) * rng.random(n)
+    t_x = np.where(x > 0, T * rng.choice([0.0, 0.3, 1.0], size=n), 0.0)
+    w = rng.integers(1, 50, size=n).astype(float)
+    theta = np.log(np.array(params))
+    ll, grad = _loglik(theta, x, t_x, T)
+    total, summed_grad = _summed_loglik(x, t_x, T, w, np.unique(x, return_inverse=True))(theta)
+    assert total == pytest.approx(float(w @ ll), rel=1e-10, abs=1e-9)
+    scale = np.abs(w) @ np.abs(grad) + 1e-9  # what the terms' cancellation can leave
+    np.testing.assert_allclose(summed_grad, w @ grad, rtol=0, atol=1e-10 * scale.max())
 
 
 def test_fit_collapses_to_distinct_histories(fitted, cdnow):

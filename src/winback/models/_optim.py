@@ -156,12 +156,24 @@ def penalised_mean_objective(loglik: Callable[[NDArray[np.float64]], tuple[NDArr
     (per-row values and gradients) plus an L2 penalty on the log-parameters; inf where not
     finite."""
 
-    def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+    def summed(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         ll, grad = loglik(theta)
-        value = -float(weights @ ll) / total + penalizer * float(theta @ theta)
+        return float(weights @ ll), weights @ grad
+
+    return penalised_mean(summed, total, penalizer)
+
+
+def penalised_mean(summed: Callable[[NDArray[np.float64]], tuple[float, NDArray[np.float64]]],
+                   total: float, penalizer: float) -> Objective:
+    """As :func:`penalised_mean_objective`, from ``summed(theta)``: the weighted log-likelihood's
+    sum over the rows and its gradient, ``total`` the sum of the weights."""
+
+    def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        ll, grad = summed(theta)
+        value = -ll / total + penalizer * float(theta @ theta)
         if not np.isfinite(value):
             return np.inf, np.zeros_like(theta)
-        return value, -(weights @ grad) / total + 2 * penalizer * theta
+        return value, -grad / total + 2 * penalizer * theta
 
     return objective
 

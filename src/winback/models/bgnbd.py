@@ -12,7 +12,7 @@ fitted ``alpha`` is in that unit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -26,7 +26,7 @@ from winback.models._optim import (
     collapse,
     given_alive_quadrature,
     minimise_log_params,
-    penalised_mean_objective,
+    penalised_mean,
     require_fit,
 )
 
@@ -68,6 +68,65 @@ def _loglik(theta: NDArray, x: NDArray, t_x: NDArray, T: NDArray,
         b * ((digamma(b + ux) - digamma(b) + d_abx)[inv] - s / bx1),
     ])
     return ll, grad
+
+
+def _summed_loglik(X: NDArray, TX: NDArray, TT: NDArray, w: NDArray,
+                   by_x: tuple[NDArray, NDArray]) -> Callable[[NDArray], tuple[float, NDArray]]:
+    """``theta -> (w @ ll, w @ grad)`` of :func:`_loglik` over the histories ``(X, TX, TT)``, for
+    the fit: the same terms summed as they are made, with no per-history gradient table.
+
+    Each evaluation of the fit's objective needs only these sums. :func:`_loglik` builds four
+    gradient columns and stacks them (a copy of every value), gathers the per-x terms to every
+    history, and evaluates ``logaddexp`` and ``expit`` separately; here the per-x terms are weighted
+    by the customers with each x (``wx``), the one-time buyers (x = 0: no dropout term) are summed
+    apart, and ``log(1 + e^D)`` and ``expit(D)`` share one ``exp(-|D|)``. At the 101,081 distinct
+    histories of a million-customer fit an evaluation takes half the time (docs/performance.md).
+    """
+    ux, inv = by_x
+    wx = np.bincount(inv, weights=w, minlength=ux.size)  # customers (weights) with each x
+    total = float(w.sum())
+    once = X == 0
+    T0, w0 = TT[once], w[once]
+    rep = np.flatnonzero(~once)
+    x, t_x, T, wr = X[rep], TX[rep], TT[rep], w[rep]
+    later, x1, wrx = T - t_x, x - 1, wr * x
+
+    def summed(theta: NDArray) -> tuple[float, NDArray]:
+        r, alpha, a, b = np.exp(theta)
+        log_a0, inv_a0 = np.log(alpha + T0), 1 / (alpha + T0)
+        aT = alpha + T
+        log_aT, inv_aT = np.log(aT), 1 / aT
+        q = later / (alpha + t_x)  # (alpha + T) / (alpha + t_x) - 1
+        gap = np.log1p(q)
+        rx = r + x
+        bx1 = b + x1
+        D = rx * gap
+        D += np.log(a)
+        D -= np.log(bx1)
+        e = np.exp(-np.abs(D))
+        soft = np.maximum(D, 0.0)  # log(1 + e^D) = max(D, 0) + log1p(e^-|D|)
+        soft += np.log1p(e)
+        s = np.where(D >= 0, 1.0, e)  # expit(D)
+        s /= 1 + e
+        ws = wr * s
+        ll = (wx @ (gammaln(r + ux) + betaln(a, b + ux))
+              + total * (r * np.log(alpha) - gammaln(r) - betaln(a, b))
+              - r * (w0 @ log_a0) - r * (wr @ log_aT) - wrx @ log_aT + wr @ soft)
+        d_abx = digamma(a + b) - digamma(a + b + ux)
+        # d/d alpha of the repeat buyers' terms: -(r+x) / (alpha+T) * (1 + s q), weighted
+        c = ws * q
+        c += wr
+        c *= rx
+        grad = np.array([
+            r * (wx @ digamma(r + ux) + total * (np.log(alpha) - digamma(r)) - w0 @ log_a0
+                 - wr @ log_aT + ws @ gap),
+            r * total - alpha * (r * (w0 @ inv_a0) + c @ inv_aT),
+            a * (wx @ d_abx) + ws.sum(),
+            b * (wx @ (digamma(b + ux) - digamma(b) + d_abx) - ws @ (1 / bx1)),
+        ])
+        return float(ll), grad
+
+    return summed
 
 
 def bgnbd_log_likelihood(params: Mapping[str, float] | Sequence[float], frequency: ArrayLike,
@@ -193,8 +252,8 @@ class BetaGeoModel:
                                 "customers bought more than once.")
         total = float(w.sum())
 
-        objective = penalised_mean_objective(lambda theta: _loglik(theta, X, TX, TT, by_x), w,
-                                             total, self.penalizer)
+        summed = _summed_loglik(X, TX, TT, w, by_x)
+        objective = penalised_mean(summed, total, self.penalizer)
 
         if initial is None:
             mean_x, mean_T = float(w @ X) / total, float(w @ TT) / total
@@ -206,7 +265,7 @@ class BetaGeoModel:
         require_fit(res, fail, "the data cannot pin the model down: too few customers, or too uniform "
                                "purchases")
         self.params_ = {k: float(v) for k, v in zip(_NAMES, np.exp(res.log_params), strict=True)}
-        self.log_likelihood_ = float(w @ _loglik(res.log_params, X, TX, TT, by_x)[0])
+        self.log_likelihood_ = summed(res.log_params)[0]
         self.converged_ = res.converged
         self.n_customers_ = n
         self.n_repeat_buyers_ = m
