@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import digamma, gammaln
 
 from tests.cdnow import cdnow_rfm
 from winback.errors import ModelFitError
 from winback.models import GammaGammaModel, gamma_gamma_log_likelihood, shrunk_average_value
+from winback.models.gammagamma import _loglik, _summed_loglik
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +80,42 @@ def test_recovers_simulated_parameters():
     assert model.params_["q"] == pytest.approx(4.0, rel=0.07)
     assert model.params_["v"] == pytest.approx(15.0, rel=0.28)
     assert model.population_mean() == pytest.approx(6.0 * 15.0 / 3.0, rel=0.02)
+
+
+def _term_sizes(theta, x, m, scale):
+    """Per pair, the sizes of the terms that the log-likelihood and each gradient component add
+    up (they can cancel: two right sums of them may differ by a few ulps of these)."""
+    p, q, v = np.exp(theta) * [1, 1, scale]
+    px, log_vxm = p * x, np.abs(np.log(v + x * m))
+    value = (np.abs(gammaln(px + q)) + np.abs(gammaln(px)) + abs(gammaln(q)) + abs(q * np.log(v))
+             + px * np.abs(np.log(x)) + np.abs((px - 1) * np.log(m)) + (px + q) * log_vxm)
+    grad = np.column_stack([
+        px * (np.abs(digamma(px + q)) + np.abs(digamma(px)) + np.abs(np.log(x))
+              + np.abs(np.log(m)) + log_vxm),
+        q * (np.abs(digamma(px + q)) + abs(digamma(q)) + abs(np.log(v)) + log_vxm),
+        q + v * (px + q) / (v + x * m),
+    ])
+    return value, grad
+
+
+@settings(max_examples=100, deadline=None)
+@given(params=st.tuples(*(st.floats(1e-3, 1e3) for _ in range(3))),
+       scale=st.sampled_from([0.01, 1.0, 250.0, 1e6]), seed=st.integers(0, 2**32 - 1))
+def test_summed_likelihood_is_the_weighted_sum_of_the_per_pair_one(params, scale, seed):
+    """The fit's objective (sums only) against ``w @ _loglik``, with uneven weights, pairs in no
+    particular order and amounts from cents to millions. The two sum the same terms in other
+    orders: they agree to a few ulps of the terms' sizes."""
+    rng = np.random.default_rng(seed)
+    n = 300
+    x = rng.choice([1, 1, 2, 3, 7, 40, 3000], size=n).astype(float)
+    m = scale * rng.lognormal(0.0, 2.0, size=n)
+    w = rng.integers(1, 50, size=n).astype(float)
+    theta = np.log(np.array(params))
+    ll, grad = _loglik(theta, x, m, scale)
+    total, summed_grad = _summed_loglik(x, m, scale, w, np.unique(x, return_inverse=True))(theta)
+    value_size, grad_size = _term_sizes(theta, x, m, scale)
+    assert abs(total - w @ ll) <= 1e-12 * (w @ value_size)
+    assert np.all(np.abs(summed_grad - w @ grad) <= 1e-12 * (w @ grad_size))
 
 
 def test_weights_equal_repeated_rows():

@@ -150,22 +150,10 @@ def _run_starts(sorted_values: NDArray) -> NDArray[np.bool_]:
     return starts
 
 
-def penalised_mean_objective(loglik: Callable[[NDArray[np.float64]], tuple[NDArray, NDArray]],
-                             weights: NDArray, total: float, penalizer: float) -> Objective:
-    """What both models minimise: the weighted mean negative log-likelihood of ``loglik(theta)``
-    (per-row values and gradients) plus an L2 penalty on the log-parameters; inf where not
-    finite."""
-
-    def summed(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
-        ll, grad = loglik(theta)
-        return float(weights @ ll), weights @ grad
-
-    return penalised_mean(summed, total, penalizer)
-
-
 def penalised_mean(summed: Callable[[NDArray[np.float64]], tuple[float, NDArray[np.float64]]],
                    total: float, penalizer: float) -> Objective:
-    """As :func:`penalised_mean_objective`, from ``summed(theta)``: the weighted log-likelihood's
+    """What both models minimise: the weighted mean negative log-likelihood plus an L2 penalty on
+    the log-parameters; inf where not finite. ``summed(theta)`` gives the weighted log-likelihood's
     sum over the rows and its gradient, ``total`` the sum of the weights."""
 
     def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:

@@ -12,7 +12,7 @@ towards the population mean ``p v / (q - 1)``, the more so the fewer transaction
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -22,7 +22,7 @@ from winback.errors import ModelFitError
 from winback.models._optim import (
     collapse,
     minimise_log_params,
-    penalised_mean_objective,
+    penalised_mean,
     require_fit,
 )
 
@@ -55,6 +55,44 @@ def _loglik(theta: NDArray, x: NDArray, m: NDArray, scale: float,
         v * (q / v - (px + q) / (v + x * m)),
     ])
     return ll, grad
+
+
+def _summed_loglik(X: NDArray, M: NDArray, scale: float, w: NDArray,
+                   by_x: tuple[NDArray, NDArray]) -> Callable[[NDArray], tuple[float, NDArray]]:
+    """``theta -> (w @ ll, w @ grad)`` of :func:`_loglik` over the pairs ``(X, M)``, for the fit:
+    the sums only, as in BG/NBD's ``_summed_loglik``. What does not depend on the parameters
+    (``log m``, ``x m`` and their weighted forms) is computed once; an evaluation then takes one
+    logarithm and one division per pair and a few dot products, where :func:`_loglik` makes and
+    stacks three gradient columns."""
+    ux, inv = by_x
+    wx = np.bincount(inv, weights=w, minlength=ux.size)  # weight with each x
+    wxu = wx * ux
+    log_ux = np.log(ux)
+    total = float(w.sum())
+    wX = w * X
+    xm = X * M
+    log_m = np.log(M)
+    w_log_m, wX_log_m = float(w @ log_m), float(wX @ log_m)
+
+    def summed(theta: NDArray) -> tuple[float, NDArray]:
+        p, q, v_rel = np.exp(theta)
+        v = v_rel * scale
+        pux = p * ux
+        vxm = v + xm
+        log_vxm, inv_vxm = np.log(vxm), 1 / vxm
+        w_log_vxm, wX_log_vxm = w @ log_vxm, wX @ log_vxm
+        psi_pxq = digamma(pux + q)
+        ll = (wx @ (gammaln(pux + q) - gammaln(pux) + pux * log_ux)
+              + total * (q * np.log(v) - gammaln(q))
+              + p * wX_log_m - w_log_m - p * wX_log_vxm - q * w_log_vxm)
+        grad = np.array([
+            p * (wxu @ (psi_pxq - digamma(pux) + log_ux) + wX_log_m - wX_log_vxm),
+            q * (wx @ psi_pxq + total * (np.log(v) - digamma(q)) - w_log_vxm),
+            q * total - v * (p * (wX @ inv_vxm) + q * (w @ inv_vxm)),
+        ])
+        return float(ll), grad
+
+    return summed
 
 
 def gamma_gamma_log_likelihood(params: Mapping[str, float] | Sequence[float],
@@ -117,8 +155,8 @@ class GammaGammaModel:
         by_x = np.unique(X, return_inverse=True)
         scale = float(wu @ M) / n_used  # v is searched relative to the mean spend
 
-        objective = penalised_mean_objective(lambda theta: _loglik(theta, X, M, scale, by_x), wu,
-                                             n_used, self.penalizer)
+        summed = _summed_loglik(X, M, scale, wu, by_x)
+        objective = penalised_mean(summed, n_used, self.penalizer)
 
         res = minimise_log_params(objective, np.log([1.0, 2.0, 1.0]))
         who = f"{n_used:g} repeat buyers"
@@ -131,7 +169,7 @@ class GammaGammaModel:
                 f"the fit implies an infinite average spend (q = {q:.3g} <= 1)."
             )
         self.params_ = {"p": float(p), "q": float(q), "v": float(v_rel * scale)}
-        self.log_likelihood_ = float(wu @ _loglik(res.log_params, X, M, scale, by_x)[0])
+        self.log_likelihood_ = summed(res.log_params)[0]
         self.converged_ = res.converged
         self.n_used_ = int(n_used) if n_used == int(n_used) else n_used
         self.n_distinct_ = int(rows.shape[0])
