@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 
 import numpy as np
 import pytest
@@ -11,15 +12,19 @@ from hypothesis import strategies as st
 from scipy.special import beta, betaln, digamma, expit, gamma, gammaln, hyp2f1
 
 from tests.cdnow import cdnow_rfm
+from tests.conftest import SAMPLE
 from winback.errors import ModelFitError
+from winback.importer import ImportOptions
 from winback.models import (
     BetaGeoModel,
+    bgnbd,
     bgnbd_log_likelihood,
     simulate_bgnbd,
     simulate_bgnbd_with_holdout,
 )
-from winback.models._optim import given_alive_quadrature
+from winback.models._optim import RUNAWAY, OptimResult, given_alive_quadrature
 from winback.models.bgnbd import _expected_given_alive, _loglik, _summed_loglik
+from winback.pipeline import ScanOptions, scan
 
 # Fader, Hardie & Lee (2005), section 5, on the CDNOW sample.
 PUBLISHED = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
@@ -320,6 +325,27 @@ def test_degenerate_inputs_fit_or_fail_cleanly(x, t_x, T):
         assert np.isfinite(model.log_likelihood_)
         assert np.all(np.isfinite(model.expected_purchases(52.0, x, t_x, T)))
     assert time.perf_counter() - start < 20
+
+
+@pytest.mark.parametrize("log_a, log_b", [(-12.31268471, 11.056308), (-11.56688378, 10.38373882)])
+def test_a_fit_on_the_no_dropout_ridge_is_refused_wherever_it_stopped(log_a, log_b, monkeypatch):
+    """a -> 0, b -> infinity: nobody would ever stop buying, and the likelihood creeps up that way.
+    The two points are where L-BFGS-B stopped on the sample's 128 customers as of 2025-01-01 with
+    two ways of summing the same likelihood (same value to 1e-10); only the first is past
+    RUNAWAY. Both are refused, so the scan's fallback (a small penalty) does not depend on it."""
+    stop = OptimResult(np.array([0.0158, 1.654, log_a, log_b]), 2.0041607618, True, True,
+                       abs(log_a) > RUNAWAY, "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH")
+    monkeypatch.setattr(bgnbd, "minimise_log_params", lambda objective, x0: stop)
+    with pytest.raises(ModelFitError, match="ran off to 0 or infinity"):
+        BetaGeoModel().fit([0, 1, 2, 5], [0.0, 3.0, 4.0, 6.0], [8.0, 8.0, 8.0, 8.0])
+
+
+def test_the_sample_early_on_gets_the_penalised_fit():
+    """The ridge above, on real histories: the sample's customers as of 2025-01-01."""
+    as_of = date(2025, 1, 1)
+    result = scan([str(SAMPLE)], ScanOptions(as_of=as_of, import_options=ImportOptions(as_of=as_of)))
+    assert any(note.startswith("BG/NBD fitted with a small penalty") for note in result.model.notes)
+    assert result.model.bgnbd["a"] / (result.model.bgnbd["a"] + result.model.bgnbd["b"]) > 0.01
 
 
 def test_penalizer_keeps_a_single_customer_fit_finite():

@@ -13,6 +13,7 @@ fitted ``alpha`` is in that unit.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -34,6 +35,9 @@ __all__ = ["BetaGeoModel", "SimulatedRFM", "bgnbd_log_likelihood", "simulate_bgn
            "simulate_bgnbd_with_holdout"]
 
 _NAMES = ("r", "alpha", "a", "b")
+#: A fit whose mean chance of dropping out after a purchase, a / (a + b), is below this is degenerate:
+#: fitted BG/NBD models put it at a few per cent to a few tens of per cent (CDNOW: 25%).
+_NO_DROPOUT = 1e-6
 _NEAR = 1e-4  # closer than this to the removable singularities a = 1, a + b + x = 1: quadrature
 _BLOCK = 1 << 17  # customers at a time in p_alive_and_no_purchase (1 MB per float array)
 
@@ -260,6 +264,13 @@ class BetaGeoModel:
             alpha0 = max(mean_T, 1e-6) / max(mean_x, 1e-3)
             initial = {"r": 1.0, "alpha": alpha0, "a": 1.0, "b": 1.0}
         res = minimise_log_params(objective, np.log([float(initial[k]) for k in _NAMES]))
+        _, _, a, b = np.exp(res.log_params)
+        if a / (a + b) < _NO_DROPOUT:
+            # a -> 0 and b -> infinity: nobody would ever stop buying. The likelihood creeps up along
+            # that ridge, and where the optimiser stops on it depends on the last bits of its
+            # arithmetic (seen on the same 128 customers: log a = -12.3, past RUNAWAY, and -11.6).
+            # Wherever it stopped, the fit is degenerate.
+            res = replace(res, runaway=True)
         who = f"{n} customers, {m:g} repeat buyers"
         fail = f"The BG/NBD model did not converge on this data ({who})"
         require_fit(res, fail, "the data cannot pin the model down: too few customers, or too uniform "
