@@ -343,7 +343,8 @@ def test_a_fit_on_the_no_dropout_ridge_is_refused_wherever_it_stopped(log_a, log
 def test_the_sample_early_on_gets_the_penalised_fit():
     """The ridge above, on real histories: the sample's customers as of 2025-01-01."""
     as_of = date(2025, 1, 1)
-    result = scan([str(SAMPLE)], ScanOptions(as_of=as_of, import_options=ImportOptions(as_of=as_of)))
+    options = ScanOptions(as_of=as_of, import_options=ImportOptions(as_of=as_of))
+    result = scan([str(SAMPLE)], options)
     assert any(note.startswith("BG/NBD fitted with a small penalty") for note in result.model.notes)
     assert result.model.bgnbd["a"] / (result.model.bgnbd["a"] + result.model.bgnbd["b"]) > 0.01
 

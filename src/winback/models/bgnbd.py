@@ -35,8 +35,8 @@ __all__ = ["BetaGeoModel", "SimulatedRFM", "bgnbd_log_likelihood", "simulate_bgn
            "simulate_bgnbd_with_holdout"]
 
 _NAMES = ("r", "alpha", "a", "b")
-#: A fit whose mean chance of dropping out after a purchase, a / (a + b), is below this is degenerate:
-#: fitted BG/NBD models put it at a few per cent to a few tens of per cent (CDNOW: 25%).
+#: A fit whose mean chance of dropping out after a purchase, a / (a + b), is below this is
+#: degenerate: fitted BG/NBD models put it at a few to a few tens of per cent (CDNOW: 25%).
 _NO_DROPOUT = 1e-6
 _NEAR = 1e-4  # closer than this to the removable singularities a = 1, a + b + x = 1: quadrature
 _BLOCK = 1 << 17  # customers at a time in p_alive_and_no_purchase (1 MB per float array)
@@ -266,10 +266,10 @@ class BetaGeoModel:
         res = minimise_log_params(objective, np.log([float(initial[k]) for k in _NAMES]))
         _, _, a, b = np.exp(res.log_params)
         if a / (a + b) < _NO_DROPOUT:
-            # a -> 0 and b -> infinity: nobody would ever stop buying. The likelihood creeps up along
-            # that ridge, and where the optimiser stops on it depends on the last bits of its
-            # arithmetic (seen on the same 128 customers: log a = -12.3, past RUNAWAY, and -11.6).
-            # Wherever it stopped, the fit is degenerate.
+            # a -> 0 and b -> infinity: nobody would ever stop buying. The likelihood creeps up
+            # along that ridge, and where the optimiser stops on it depends on the last bits of
+            # its arithmetic (seen on the same 128 customers: log a = -12.3, past RUNAWAY, and
+            # -11.6). Wherever it stopped, the fit is degenerate.
             res = replace(res, runaway=True)
         who = f"{n} customers, {m:g} repeat buyers"
         fail = f"The BG/NBD model did not converge on this data ({who})"
