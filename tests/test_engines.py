@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 
 import winback.importer.fast as fast
+import winback.importer.parts as parts
 from winback.errors import InputDataError, WinbackError
 from winback.importer import ImportOptions, load_orders
 from winback.summary import ENGINES, summarize
@@ -77,9 +78,9 @@ def test_fast_reader_gives_the_same_in_small_parts(part, chunk, tmp_path, monkey
     """The file is parsed part by part (cut after a line break, lines longer than a part read on into a
     larger buffer) and scanned in chunks within a part: tiny sizes cut through every line, quoted
     field, carriage return and multi-byte character of the fixtures and give the same result."""
-    monkeypatch.setattr(fast, "PART", part)
-    monkeypatch.setattr(fast, "_SCAN_CHUNK", chunk)
-    monkeypatch.setattr(fast, "_FILL_HALF_MIN", 5)  # each part read in two halves, side by side
+    monkeypatch.setattr(parts, "PART", part)
+    monkeypatch.setattr(parts, "_SCAN_CHUNK", chunk)
+    monkeypatch.setattr(parts, "_FILL_HALF_MIN", 5)  # each part read in two halves, side by side
     names = "Müşteri,Ayşe Yılmaz,Иван Петров,Հայկ,Zəhra"
     utf8 = _export(tmp_path / "utf8.csv", 400, 3, ids="digits", amounts="plain").replace("web", "")
     text = Path(utf8).read_text(encoding="utf-8").splitlines()
@@ -98,7 +99,7 @@ def test_the_line_scan_finds_what_sends_a_file_to_the_thorough_reader():
     """Invalid UTF-8 (also a character cut off at the very end), a bare carriage return, and the line
     count, whatever the part and chunk boundaries."""
     def scanned(data: bytes, cuts: list[int]) -> tuple[bool, int]:
-        scan = fast._LineScan()
+        scan = parts.LineScan()
         for lo, hi in zip([0, *cuts], [*cuts, len(data)], strict=True):
             scan.add(memoryview(data[lo:hi]), hi - lo)
         return scan.result()
@@ -276,8 +277,8 @@ def test_order_ids_are_read_again_from_the_lines_asked_for(tmp_path, part, block
     """The fast reader does not parse the order id column; the duplicate check reads the ids of the
     rows it needs from their lines, part by part (a byte order mark, CRLF line ends, a last line
     without a line break, quoted ids with delimiters and doubled quotes), in the order asked."""
-    monkeypatch.setattr(fast, "PART", part)
-    monkeypatch.setattr(fast, "_INDEX_BLOCK", block)
+    monkeypatch.setattr(parts, "PART", part)
+    monkeypatch.setattr(parts, "_INDEX_BLOCK", block)
     rng = random.Random(part)
     shapes = ['"SP-{n}"', "{n}", '"A,{n}"', '"say ""{n}"""', '"Ş-{n}"']
     ids = [rng.choice(shapes).format(n=i) for i in range(500)]
@@ -286,7 +287,7 @@ def test_order_ids_are_read_again_from_the_lines_asked_for(tmp_path, part, block
     path = tmp_path / "orders.csv"
     text = ("\r\n" if ending == "\r\n" else "\n").join(lines) + ending
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
-    table, plain, count, index = fast._read_columns(str(path), ",", 4, [0, 1], set())
+    table, plain, count, index = parts.read_columns(str(path), ",", 4, [0, 1], set())
     assert table is not None and plain and count == 501
     assert index.feeds_to[-1] == 500 + (ending != "")
     whole = table.column("c0").combine_chunks().view(pa.string())
@@ -306,7 +307,7 @@ def test_a_part_is_read_in_two_halves_side_by_side_with_what_a_plain_read_gives(
         tmp_path, size, start, monkeypatch):
     """Full, cut short in either half, or at the file's end: the bytes, the count and the file's
     position are those of one read after the other."""
-    monkeypatch.setattr(fast, "_FILL_HALF_MIN", 10)
+    monkeypatch.setattr(parts, "_FILL_HALF_MIN", 10)
     data = bytes(random.Random(size).getrandbits(8) for _ in range(size))
     path = tmp_path / "part.bin"
     path.write_bytes(data)
@@ -315,7 +316,7 @@ def test_a_part_is_read_in_two_halves_side_by_side_with_what_a_plain_read_gives(
             halves.seek(skip)
             plain.seek(skip)
             a, b = bytearray(b"#" * 200), bytearray(b"#" * 200)
-            got = fast._fill(halves, memoryview(a), start)
-            want = fast._read_on(lambda part, done: plain.readinto(part), memoryview(b)[start:])
+            got = parts._fill(halves, memoryview(a), start)
+            want = parts._read_on(lambda part, done: plain.readinto(part), memoryview(b)[start:])
             assert got == want == min(200 - start, max(size - skip, 0))
             assert a == b and halves.tell() == plain.tell()

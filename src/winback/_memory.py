@@ -115,14 +115,10 @@ def lines_in(path: str) -> int:
     return size * head.count(b"\n") // len(head)
 
 
-def warm_heap_for(arguments: list[str], written: tuple[str, ...] = ()) -> threading.Thread | None:
-    """Make heap memory ready for the text files named among a command line's ``arguments`` (see
-    the module's description), but for the values of the options in ``written`` (the files a
-    command writes: an old log or list says nothing of the input): a thread mallocs
-    :data:`WARM_BYTES_PER_LINE` bytes per line, writes them and frees them, at most a quarter of
-    the memory available. It returns that thread, or None when there is too little to do. Only
-    useful after :func:`keep_freed_memory` (else the freed memory goes straight back to the
-    kernel); call it before the imports, which it runs beside."""
+def named_files(arguments: list[str], written: tuple[str, ...] = ()) -> list[str]:
+    """What a command line's ``arguments`` may name as input files: every argument that is not an
+    option, and the values of options given as ``--name=value``, but not the values of the options
+    in ``written`` (the files a command writes: an old log or list says nothing of the input)."""
     paths, skip = [], False
     for argument in arguments:
         name, given, value = argument.partition("=")
@@ -134,7 +130,17 @@ def warm_heap_for(arguments: list[str], written: tuple[str, ...] = ()) -> thread
             skip = not given  # the value is the next argument
         elif given:
             paths.append(value)  # --customers=FILE
-    nbytes = sum(lines_in(p) for p in paths) * WARM_BYTES_PER_LINE
+    return paths
+
+
+def warm_heap_for(arguments: list[str], written: tuple[str, ...] = ()) -> threading.Thread | None:
+    """Make heap memory ready for the text files named among a command line's ``arguments``
+    (:func:`named_files`; see the module's description): a thread mallocs
+    :data:`WARM_BYTES_PER_LINE` bytes per line, writes them and frees them, at most a quarter of
+    the memory available. It returns that thread, or None when there is too little to do. Only
+    useful after :func:`keep_freed_memory` (else the freed memory goes straight back to the
+    kernel); call it before the imports, which it runs beside."""
+    nbytes = sum(lines_in(p) for p in named_files(arguments, written)) * WARM_BYTES_PER_LINE
     try:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, OSError, ValueError):  # no such names (Windows, macOS)

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from winback.errors import InputDataError
+from winback.importer.parts import CANDIDATES
 from winback.importer.roles import ROLES, _score, could_name_a_role, normalize
 from winback.importer.source import Grid
 
-CANDIDATES = (";", ",", "\t", "|")
 WHITESPACE = "whitespace"
 MAX_LINE_CHARS = 1_000_000
 _SAMPLE_LINES = 400

@@ -17,12 +17,11 @@ amount, duplicate order line) happen here, with the same rules and in the same o
 
 from __future__ import annotations
 
-import codecs
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -44,7 +43,15 @@ from winback._sorting import (
 )
 from winback.errors import InputDataError
 from winback.importer import load as _load
-from winback.importer.dialect import CANDIDATES, frame_table, split_text
+from winback.importer.dialect import frame_table, split_text
+from winback.importer.parts import (
+    CANDIDATES,
+    LineIndex,
+    convert_options,
+    parse_options,
+    read_columns,
+    wanted_columns,
+)
 from winback.importer.roles import assign_roles
 from winback.importer.values import clean_amounts, parse_dates
 
@@ -53,14 +60,6 @@ from winback.importer.values import clean_amounts, parse_dates
 HEAD_BYTES = (256 << 10, 4 << 20)
 #: Lines a partial head must hold.
 HEAD_LINES = 2_000
-#: Bytes read and parsed at a time (:func:`_read_columns`).
-PART = 128 << 20
-#: The least bytes each of the two halves of a read has (:func:`_fill`).
-_FILL_HALF_MIN = 8 << 20
-#: Bytes scanned at a time within a part (:class:`_LineScan`).
-_SCAN_CHUNK = 16 << 20
-#: The line scan counts line feeds per block of this many bytes (:class:`_LineIndex`).
-_INDEX_BLOCK = 1 << 20
 #: Money cells that need no cleaning: digits, an optional decimal point, an optional leading minus.
 _PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 
@@ -86,17 +85,8 @@ def read_fast(path: str, name: str, options: _load.ImportOptions, report: _load.
         return None
     if "currency" in roles:
         return None
-    wanted = sorted(set(roles.values()) | set(range(len(headers), n_fields)))
-    # The order id only tells exact repeats apart, among the few rows whose other values repeat: it
-    # is not parsed here (about 13 bytes an order), but read from those rows' lines when there are
-    # any (_OrderIds).
-    lazy_order_id = "order_id" in roles and list(roles.values()).count(roles["order_id"]) == 1
-    if lazy_order_id:
-        wanted.remove(roles["order_id"])
-    # Dates and money columns (each read for one role only) come dictionary-encoded.
-    coded = {roles[r] for r in ("order_date", *_load.MONEY_ROLES)
-             if r in roles and list(roles.values()).count(roles[r]) == 1}
-    table, plain, lines, line_index = _read_columns(path, delimiter, n_fields, wanted, coded)
+    wanted, coded, lazy_order_id = wanted_columns(len(headers), n_fields, roles)
+    table, plain, lines, line_index = read_columns(path, delimiter, n_fields, wanted, coded)
     if table is None:
         return None
     n_rows = table.num_rows
@@ -158,7 +148,7 @@ def read_text(path: str, delimiter: str, n_fields: int,
     """The ``wanted`` columns of a file :func:`plain_layout` accepted, as Arrow text, and its
     number of records; None when the thorough reader must read it (not UTF-8, blank or irregular
     lines, line breaks in quotes: then it reports them as it always has)."""
-    table, plain, lines, _ = _read_columns(path, delimiter, n_fields, sorted(set(wanted)), set())
+    table, plain, lines, _ = read_columns(path, delimiter, n_fields, sorted(set(wanted)), set())
     if table is None or not plain or lines != table.num_rows + 1:
         return None
     return {i: _text(table.column(f"c{i}")) for i in set(wanted)}, table.num_rows
@@ -202,210 +192,11 @@ def _layout(path: str, name: str) -> tuple[list[str], str, int, str] | None:
     return table.headers, rows.delimiter, int(rows.field_counts[0]), encoding
 
 
-def _read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int],
-                  dictionary: set[int]) -> tuple[pa.Table | None, bool, int, _LineIndex]:
-    """(the wanted columns as bytes, or None when Arrow cannot parse the file; whether the whole
-    file is valid UTF-8 with no bare carriage return; its number of lines; where its lines are, to
-    a block). With as many lines as records, there are no line breaks inside quotes either (Arrow
-    skips or splits what the thorough reader counts).
-
-    The file is read once, :data:`PART` bytes at a time, cut after the last line break, into one
-    reused buffer: Arrow parses each part on its threads while a second thread scans the same bytes
-    (:class:`_LineScan`), so the check and the parse see the same bytes. (Arrow reading the path while
-    the scan read the file again took about 0.3 s more CPU time at ten million rows; docs/performance.md.)
-
-    Columns in ``dictionary`` (dates and amounts repeat a lot) are dictionary-encoded as Arrow parses
-    them, so the checks and conversions run once per distinct value. Bytes, not text: the scan checks
-    that the whole file is UTF-8 (every cell is then, as delimiters and quotes are ASCII), so Arrow need
-    not check each cell too (a fifth of the parse's time). :func:`_text` makes them text afterwards."""
-    names = [f"c{i}" for i in range(n_fields)]
-    convert = _columns(names, wanted, dictionary)
-    scan = _LineScan()
-    try:
-        tables = _read_parts(path, scan, _parse_options(delimiter), convert, names)
-    except OSError:
-        tables = None
-    if tables is None:
-        return None, False, 0, scan.index()
-    plain, lines = scan.result()
-    if not tables:  # an empty file: nothing to parse
-        return None, plain, lines, scan.index()
-    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), plain, lines, scan.index()
-
-
-def _parse_options(delimiter: str) -> pacsv.ParseOptions:
-    # newlines_in_values=False lets Arrow cut blocks at any line break (faster), as the parts are
-    # cut; a quoted line break still parses within a block, or fails across blocks: either way the
-    # line count or the error sends the file to the thorough reader.
-    return pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
-                              newlines_in_values=False, ignore_empty_lines=False)
-
-
-def _columns(names: list[str], wanted: list[int], dictionary: set[int]) -> pacsv.ConvertOptions:
-    """Arrow's options for the ``wanted`` columns, as bytes (``dictionary``: dictionary-encoded)."""
-    text, coded = pa.binary(), pa.dictionary(pa.int32(), pa.binary())
-    return pacsv.ConvertOptions(
-        include_columns=[names[i] for i in wanted],
-        column_types={names[i]: coded if i in dictionary else text for i in wanted},
-        strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[],
-    )
-
-
-def _read_parts(path: str, scan: _LineScan, parse: pacsv.ParseOptions, convert: pacsv.ConvertOptions,
-                names: list[str]) -> list[pa.Table] | None:
-    """:func:`_read_columns`' loop: a table per part, each part's bytes also given to ``scan``; None
-    when Arrow cannot parse a part.
-
-    The buffer is Arrow's memory, written through a memoryview: Arrow's threads then never hold a
-    Python object, which they might release while the interpreter shuts down (a known abort,
-    apache/arrow#45017)."""
-    with open(path, "rb", buffering=0) as fh, ThreadPoolExecutor(1, thread_name_prefix="winback-scan") as pool:
-        buffer = pa.allocate_buffer(min(PART, os.fstat(fh.fileno()).st_size + 1))  # small file: one part
-        view = memoryview(buffer).cast("B")
-        held = 0  # bytes at the buffer's start carried over from the last part: the start of a line
-        tables: list[pa.Table] = []
-        while True:
-            total = held + _fill(fh, view, held)
-            at_end = total < len(view)
-            end = total if at_end else _after_last_line_break(view, total)
-            if not end and not at_end:  # a line longer than the buffer: read on into a larger one
-                buffer = pa.allocate_buffer(2 * len(view))
-                larger = memoryview(buffer).cast("B")
-                larger[:total] = view[:total]
-                view, held = larger, total
-                continue
-            scanned = pool.submit(scan.add, view, end)
-            try:
-                if end:  # (Arrow copies what it parses: the buffer can be reused afterwards)
-                    tables.append(pacsv.read_csv(
-                        pa.BufferReader(buffer.slice(0, end)), parse_options=parse, convert_options=convert,
-                        read_options=pacsv.ReadOptions(skip_rows=0 if tables else 1, column_names=names,
-                                                       block_size=16 << 20)))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                return None
-            finally:
-                scanned.result()  # the buffer is not refilled while the scan reads it
-            if at_end:
-                return tables
-            held = total - end
-            view[:held] = view[end:total].tobytes()  # the start of the next part's first line
-
-
-def _fill(fh: BinaryIO, view: memoryview, start: int) -> int:
-    """Read into ``view[start:]`` until it is full or the file ends; the number of bytes read.
-
-    A large read is two halves read side by side (``os.preadv`` at their own offsets, without the
-    interpreter lock): copying 128 MB from the page cache took about 90 ms on one core while
-    Arrow's threads and the scan waited."""
-    want = len(view) - start
-    if want < 2 * _FILL_HALF_MIN or not hasattr(os, "preadv"):
-        return _read_on(lambda part, done: fh.readinto(part), view[start:])
-    fd, at, half = fh.fileno(), fh.tell(), want // 2
-
-    def read_at(base: int) -> Callable[[memoryview, int], int]:
-        return lambda part, done: os.preadv(fd, [part], base + done)
-
-    with ThreadPoolExecutor(1, thread_name_prefix="winback-read") as helper:
-        second = helper.submit(_read_on, read_at(at + half), view[start + half:])
-        first = _read_on(read_at(at), view[start:start + half])
-        got = second.result()
-        got = first + got if first == half else first  # else the file ended in the first half
-    fh.seek(at + got)
-    return got
-
-
-def _read_on(read: Callable[[memoryview, int], int], view: memoryview) -> int:
-    """``read(the rest of view, bytes so far)`` until ``view`` is full or it reads nothing; the
-    bytes read."""
-    got = 0
-    while got < len(view) and (n := read(view[got:], got)):
-        got += n
-    return got
-
-
-def _after_last_line_break(view: memoryview, total: int) -> int:
-    """The position after the last line break in ``view[:total]``, or 0: looked for from the end in
-    growing windows (a line is short; a copy of the whole buffer is not needed)."""
-    hi, step = total, 1 << 16
-    while hi > 0:
-        lo = max(0, hi - step)
-        at = view[lo:hi].tobytes().rfind(b"\n")
-        if at >= 0:
-            return lo + at + 1
-        hi, step = lo, step * 2
-    return 0
-
-
 def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A column :func:`_read_columns` read as bytes, as text (a view: nothing is copied or checked; the
+    """A column :func:`read_columns` read as bytes, as text (a view: nothing is copied or checked; the
     caller knows the file is valid UTF-8)."""
     as_text = pa.dictionary(pa.int32(), pa.string()) if pa.types.is_dictionary(column.type) else pa.string()
     return pa.chunked_array([chunk.view(as_text) for chunk in column.chunks], type=as_text)
-
-
-class _LineScan:
-    """Whether a file is valid UTF-8 with no bare carriage return, and its number of lines, from its
-    bytes part by part (:meth:`add`). numpy compares and counts without the interpreter lock, a chunk at
-    a time into one reused buffer of flags; carriage returns are counted only in chunks that have them."""
-
-    def __init__(self) -> None:
-        self.decoder = codecs.getincrementaldecoder("utf-8")()
-        self.valid = True
-        self.newlines = self.cr = self.crlf = self.size = 0
-        self.last = -1  # the last byte so far
-        self.flags = np.empty(_SCAN_CHUNK, dtype=bool)
-        self.block_start: list[int] = []  # where each block of up to _INDEX_BLOCK bytes starts
-        self.block_feeds: list[int] = []  # and its line feeds
-
-    def add(self, view: memoryview, end: int) -> None:
-        """Scan ``view[:end]``, the file's next bytes."""
-        if not self.valid or not end:
-            return
-        data = np.frombuffer(view, dtype=np.uint8, count=end)
-        for lo in range(0, end, _SCAN_CHUNK):
-            chunk = data[lo:lo + _SCAN_CHUNK]
-            flags = self.flags[:len(chunk)]
-            if chunk.max() >= 0x80:  # not ASCII: check the UTF-8 (a max writes no flags)
-                try:
-                    self.decoder.decode(view[lo:lo + len(chunk)])
-                except UnicodeDecodeError:
-                    self.valid = False
-                    return
-            if np.equal(chunk, 13, out=flags).any():  # carriage returns, and those before a line feed
-                self.cr += int(np.count_nonzero(flags))
-                self.crlf += int(np.count_nonzero(flags[:-1] & (chunk[1:] == 10)))
-            if self.last == 13 and chunk[0] == 10:  # a CRLF cut between two chunks or parts
-                self.crlf += 1
-            self.last = int(chunk[-1])
-            np.equal(chunk, 10, out=flags)
-            for at in range(0, len(chunk), _INDEX_BLOCK):
-                feeds = int(np.count_nonzero(flags[at:at + _INDEX_BLOCK]))
-                self.block_start.append(self.size + lo + at)
-                self.block_feeds.append(feeds)
-                self.newlines += feeds
-        self.size += end
-
-    def result(self) -> tuple[bool, int]:
-        """(valid UTF-8 with no bare carriage return, the number of lines)."""
-        try:
-            self.decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            self.valid = False
-        if not self.valid:
-            return False, 0
-        return self.cr == self.crlf, self.newlines + (1 if self.size and self.last != 10 else 0)
-
-    def index(self) -> _LineIndex:
-        return _LineIndex(np.array(self.block_start, dtype=np.int64),
-                          np.cumsum(np.array(self.block_feeds, dtype=np.int64)), self.size)
-
-
-class _LineIndex(NamedTuple):
-    """Where a file's lines are, to a block of :data:`_INDEX_BLOCK` bytes (:class:`_LineScan`)."""
-
-    start: np.ndarray  # where each block starts in the file
-    feeds_to: np.ndarray  # line feeds from the file's start to each block's end
-    size: int  # the file's bytes
 
 
 def _distinct(values: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
@@ -686,11 +477,11 @@ class _OrderIds:
     feeds per megabyte says which block each line starts in; only those blocks are read again, and
     only those lines parsed by Arrow."""
 
-    def __init__(self, path: str, index: _LineIndex, delimiter: str, column: int,
+    def __init__(self, path: str, index: LineIndex, delimiter: str, column: int,
                  n_fields: int) -> None:
         self.path, self.index, self.delimiter = path, index, delimiter
         self.names = [f"c{i}" for i in range(n_fields)]
-        self.convert = _columns(self.names, [column], set())
+        self.convert = convert_options(self.names, [column], set())
 
     def take(self, rows: pa.Array) -> pa.Array:
         """The order ids (text) of the file's records at ``rows`` (0-based)."""
@@ -726,7 +517,7 @@ class _OrderIds:
         ids = pa.array([], type=pa.binary())
         if picked:
             table = pacsv.read_csv(
-                pa.BufferReader(b"".join(picked)), parse_options=_parse_options(self.delimiter),
+                pa.BufferReader(b"".join(picked)), parse_options=parse_options(self.delimiter),
                 convert_options=self.convert,
                 read_options=pacsv.ReadOptions(column_names=self.names, block_size=16 << 20))
             ids = table.column(0).combine_chunks()

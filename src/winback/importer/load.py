@@ -35,7 +35,7 @@ from pandas.api.types import union_categoricals
 
 from winback.errors import InputDataError
 from winback.importer.dialect import Table, frame_table, grid_rows, split_text
-from winback.importer.roles import amount_basis, assign_roles, normalize
+from winback.importer.roles import MONEY_ROLES, amount_basis, assign_roles, normalize
 from winback.importer.source import DecodedText, open_source, read_bytes
 from winback.importer.values import (
     clean_amounts,
@@ -48,7 +48,6 @@ from winback.importer.values import (
 
 TEXT_ROLES = ("order_id", "product", "status", "owner", "referred_by", "name", "phone", "email",
               "quantity", "currency")
-MONEY_ROLES = ("amount", "cost", "margin")
 #: The categories of the orders frame's ``kind`` column, in code order.
 KINDS = ("purchase", "refund", "cancelled")
 

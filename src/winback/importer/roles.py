@@ -122,6 +122,8 @@ _NORMALIZED: dict[str, set[str]] = {
     role: {normalize(s) for s in names} for role, names in _SYNONYMS.items()
 }
 ROLES = tuple(_SYNONYMS)
+#: The roles whose columns hold money.
+MONEY_ROLES = ("amount", "cost", "margin")
 
 
 @dataclass(frozen=True)
