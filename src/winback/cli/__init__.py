@@ -16,13 +16,22 @@ from winback._memory import keep_freed_memory, use_one_malloc_arena, warm_heap_f
 from winback._startup import one_blas_thread, quick_imports
 
 use_one_malloc_arena()  # before numpy and Arrow start their threads (winback._memory says why)
+_WRITTEN = ("-o", "--out", "--log", "--state", "--plot")  # options that name a file written
 # Freed memory kept for reuse, before numpy and Arrow allocate; then memory made ready for the input
 # files in a thread (or None) beside the imports below (winback._memory says why).
-_WRITTEN = ("-o", "--out", "--log", "--state", "--plot")  # options that name a file written
 _warming = warm_heap_for(sys.argv[1:], _WRITTEN) if keep_freed_memory() else None
 one_blas_thread()  # before numpy loads its BLAS (winback._startup says why)
+_READ_ORDERS = ("scan", "backtest", "explain", "inspect", "init", "outcomes")  # commands that do
+_NOT_FAST = ("--encoding", "--no-header", "--header-row")  # the thorough reader reads then
 
 with quick_imports():  # no cycle collector, no numpy build tools (winback._startup says why)
+    # The orders file parsed beside the rest of the imports (winback.importer.ahead says why), by a
+    # command that reads orders, unless an option keeps the fast reader from reading them.
+    from winback.importer import ahead
+
+    if sys.argv[1:2] and sys.argv[1] in _READ_ORDERS and not any(
+            argument.partition("=")[0] in _NOT_FAST for argument in sys.argv[2:]):
+        ahead.start(sys.argv[2:], _WRITTEN)
     from winback.cli import backtest as _backtest  # noqa: F401  (each import registers a command)
     from winback.cli import explain as _explain  # noqa: F401
     from winback.cli import inspect as _inspect  # noqa: F401

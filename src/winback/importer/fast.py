@@ -42,6 +42,7 @@ from winback._sorting import (
     sort_with_positions,
 )
 from winback.errors import InputDataError
+from winback.importer import ahead
 from winback.importer import load as _load
 from winback.importer.dialect import frame_table, split_text
 from winback.importer.parts import (
@@ -86,7 +87,9 @@ def read_fast(path: str, name: str, options: _load.ImportOptions, report: _load.
     if "currency" in roles:
         return None
     wanted, coded, lazy_order_id = wanted_columns(len(headers), n_fields, roles)
-    table, plain, lines, line_index = read_columns(path, delimiter, n_fields, wanted, coded)
+    # Parsed while the command started, when it guessed this very call (winback.importer.ahead).
+    read = ahead.take(path, delimiter, n_fields, wanted, coded)
+    table, plain, lines, line_index = read or read_columns(path, delimiter, n_fields, wanted, coded)
     if table is None:
         return None
     n_rows = table.num_rows

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from pandas.api.types import union_categoricals
 
 from winback.errors import InputDataError
+from winback.importer import ahead
 from winback.importer.dialect import Table, frame_table, grid_rows, split_text
 from winback.importer.roles import MONEY_ROLES, amount_basis, assign_roles, normalize
 from winback.importer.source import DecodedText, open_source, read_bytes
@@ -209,7 +210,10 @@ def load_orders(paths: Sequence[str], options: ImportOptions | None = None, *,
     if not paths:
         raise InputDataError("no input file given. Example: winback scan orders.csv")
     waiting = [meanwhile] if meanwhile is not None else []  # emptied once it has run
-    loaded = [_load_one(path, options, report, waiting) for path in paths]
+    try:
+        loaded = [_load_one(path, options, report, waiting) for path in paths]
+    finally:
+        ahead.forget()  # a file read ahead but not taken (winback.importer.ahead)
     orders = _concat([frame for frame, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
     customer_order = loaded[0][1] if len(loaded) == 1 else None
     del loaded
@@ -334,6 +338,8 @@ def _load_one(path: str, options: ImportOptions, report: ImportReport,
     fast = read_fast(path, name, options, report, meanwhile)
     if fast is not None:
         return fast  # (orders, rows grouped by customer or None)
+    if path != "-":
+        ahead.drop(path)  # not read by the fast reader: a read ahead of it is not needed
     table, info = _read_rows(path, name, options)
     roles = assign_roles(table.headers, options.mapping, name)
     cells = table.cells

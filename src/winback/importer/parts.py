@@ -65,7 +65,8 @@ def read_columns(path: str, delimiter: str, n_fields: int, wanted: list[int],
     Columns in ``dictionary`` (dates and amounts repeat a lot) are dictionary-encoded as Arrow parses
     them, so the checks and conversions run once per distinct value. Bytes, not text: the scan checks
     that the whole file is UTF-8 (every cell is then, as delimiters and quotes are ASCII), so Arrow need
-    not check each cell too (a fifth of the parse's time). The fast reader makes them text afterwards."""
+    not check each cell too (a fifth of the parse's time). The fast reader makes them text
+    afterwards."""
     names = [f"c{i}" for i in range(n_fields)]
     convert = convert_options(names, wanted, dictionary)
     scan = LineScan()
@@ -89,7 +90,8 @@ def parse_options(delimiter: str) -> pacsv.ParseOptions:
                               newlines_in_values=False, ignore_empty_lines=False)
 
 
-def convert_options(names: list[str], wanted: list[int], dictionary: set[int]) -> pacsv.ConvertOptions:
+def convert_options(names: list[str], wanted: list[int],
+                    dictionary: set[int]) -> pacsv.ConvertOptions:
     """Arrow's options for the ``wanted`` columns, as bytes (``dictionary``: dictionary-encoded)."""
     text, coded = pa.binary(), pa.dictionary(pa.int32(), pa.binary())
     return pacsv.ConvertOptions(
