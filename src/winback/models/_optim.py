@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import betaln, log_expit, logsumexp
@@ -120,25 +121,25 @@ def collapse(
 def _lexicographic_key(columns: tuple[NDArray[np.float64], ...]) -> NDArray[np.int64] | None:
     """One non-negative int64 per row that orders the rows as the columns do, first column first
     (equal rows, equal keys), or None when the columns' distinct values are too many to share 63
-    bits with a row position. Each value becomes its rank among its column's distinct values (one
-    sort per column); then one value sort of the keys with their positions puts the rows in order.
-    ``np.lexsort`` compares floats column by column: 45 ms for the 200,000 histories of a fit,
-    against about 20 ms this way."""
+    bits with a row position. Each value becomes its rank among its column's distinct values: the
+    values are numbered by hashing (``pd.factorize``, which takes 0.0 and -0.0 as one value), and
+    only the distinct ones are sorted; then one value sort of the keys with their positions puts the
+    rows in order. ``np.lexsort`` compares floats column by column: 45 ms for the 200,000 histories
+    of a fit; sorting each column's values for its ranks, 22-28 ms; numbering them by hashing,
+    11-12 ms."""
     n = len(columns[0])
     bits_left = 63 - max(int(n - 1).bit_length(), 1)  # what sort_with_positions leaves for the key
     key = np.zeros(n, dtype=np.int64)
     for column in columns:
-        values = np.asarray(column, dtype=np.float64)
-        order = np.argsort(values)
-        ordered = values[order]
-        rank = np.cumsum(_run_starts(ordered), dtype=np.int64)  # equal values (0.0, -0.0): one rank
-        bits = max(int(rank[-1] - 1).bit_length(), 1)
+        codes, distinct = pd.factorize(np.asarray(column, dtype=np.float64), sort=False)
+        rank = np.empty(len(distinct), dtype=np.int64)
+        rank[np.argsort(distinct)] = np.arange(len(distinct))
+        bits = max(int(len(distinct) - 1).bit_length(), 1)
         bits_left -= bits
         if bits_left < 0:
             return None
         key <<= bits
-        rank -= 1
-        key[order] |= rank
+        key |= rank[codes]
     return key
 
 
