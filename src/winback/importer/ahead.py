@@ -46,19 +46,23 @@ _started: dict[tuple[int, int], _Read] = {}  # by the file's (device, inode)
 
 
 def start(arguments: list[str], written: tuple[str, ...] = ()) -> threading.Thread | None:
-    """Parse the first large file named among a command's ``arguments`` (:func:`named_files` with
-    ``written``) in a thread, as the fast reader is guessed to ask for it; the thread, or None
-    when there is nothing to read ahead."""
+    """Parse the first large orders file named among a command's ``arguments``
+    (:func:`named_files` with ``written``) in a thread, as the fast reader is guessed to ask for it
+    (the guess is made here, from the file's first line: a file it finds nothing in, such as a
+    customers file, is passed over); the thread, or None when there is nothing to read ahead."""
     for path in named_files(arguments, written):
         try:
             status = os.stat(path)
-        except (OSError, ValueError):
+            if not stat.S_ISREG(status.st_mode) or status.st_size < MIN_BYTES:
+                continue
+            guess = _guess(path)
+        except (OSError, ValueError, csv.Error):  # (not UTF-8, not delimited text: not such a file)
             continue
-        if not stat.S_ISREG(status.st_mode) or status.st_size < MIN_BYTES:
+        if guess is None:
             continue
         read = _Read()
-        read.thread = threading.Thread(target=_read, args=(path, read), name="winback-ahead",
-                                       daemon=True)
+        read.thread = threading.Thread(target=_read, args=(path, status, guess, read),
+                                       name="winback-ahead", daemon=True)
         _started[status.st_dev, status.st_ino] = read
         read.thread.start()
         return read.thread
@@ -98,13 +102,10 @@ def forget() -> None:
     _started.clear()
 
 
-def _read(path: str, read: _Read) -> None:
+def _read(path: str, before: os.stat_result, guess: tuple[str, int, list[int], set[int]],
+          read: _Read) -> None:
+    delimiter, n_fields, wanted, dictionary = guess
     try:
-        before = os.stat(path)
-        guess = _guess(path)
-        if guess is None:
-            return
-        delimiter, n_fields, wanted, dictionary = guess
         result = read_columns(path, delimiter, n_fields, wanted, dictionary)
         if _identity(os.stat(path)) != _identity(before):
             return

@@ -88,8 +88,9 @@ def read_fast(path: str, name: str, options: _load.ImportOptions, report: _load.
         return None
     wanted, coded, lazy_order_id = wanted_columns(len(headers), n_fields, roles)
     # Parsed while the command started, when it guessed this very call (winback.importer.ahead).
-    read = ahead.take(path, delimiter, n_fields, wanted, coded)
-    table, plain, lines, line_index = read or read_columns(path, delimiter, n_fields, wanted, coded)
+    # (No name for the tuple: it would keep the table's columns alive after they are let go.)
+    table, plain, lines, line_index = (ahead.take(path, delimiter, n_fields, wanted, coded)
+                                       or read_columns(path, delimiter, n_fields, wanted, coded))
     if table is None:
         return None
     n_rows = table.num_rows
