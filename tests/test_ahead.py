@@ -122,7 +122,7 @@ def test_what_the_fast_reader_would_not_parse_is_passed_over(orders, tmp_path, h
     path.write_text(header + "\n" + (row + "\n") * 50, encoding="utf-8")
     assert ahead.start([str(path)]) is None and not ahead._started
     ahead.start([str(path), str(orders)]).join()  # (the customers file named first, say)
-    assert list(ahead._started.values())[0].key is not None
+    assert next(iter(ahead._started.values())).key is not None
 
 
 def test_the_read_ahead_needs_no_pandas():

@@ -109,7 +109,7 @@ def _read(path: str, before: os.stat_result, guess: tuple[str, int, list[int], s
         result = read_columns(path, delimiter, n_fields, wanted, dictionary)
         if _identity(os.stat(path)) != _identity(before):
             return
-    except Exception:  # noqa: BLE001  (a failed guess costs nothing: the file is read as before)
+    except Exception:  # a failed guess costs nothing: the file is read as before
         return
     read.key = (_identity(before), delimiter, n_fields, tuple(wanted), frozenset(dictionary))
     read.result = result
