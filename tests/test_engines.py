@@ -243,6 +243,21 @@ def test_summary_engines_agree(seed, variant):
     pd.testing.assert_frame_equal(a.customers, b.customers, check_exact=False, rtol=1e-12, atol=1e-9)
 
 
+def test_the_duckdb_engine_reads_a_parquet_file_of_orders(tmp_path):
+    """Out of core: the orders as a Parquet file (a path with a quote in it, too) give the summary
+    of the same orders in memory."""
+    pytest.importorskip("duckdb")
+    orders = _random_orders(4000, 7)
+    path = tmp_path / "shop's orders.parquet"
+    orders.to_parquet(path)
+    as_of = date(2024, 6, 1)
+    a = summarize(orders, as_of, engine="pandas")
+    b = summarize(str(path), as_of, engine="duckdb")
+    assert (a.orders_after_as_of, a.customers_without_purchases) == (b.orders_after_as_of,
+                                                                     b.customers_without_purchases)
+    pd.testing.assert_frame_equal(a.customers, b.customers, check_exact=False, rtol=1e-12, atol=1e-9)
+
+
 def test_engines_are_listed():
     assert set(ENGINES) == {"pandas", "duckdb"}
     with pytest.raises(ValueError, match="engine"):

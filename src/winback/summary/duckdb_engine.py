@@ -60,8 +60,9 @@ def summarize_duckdb(orders: pd.DataFrame | str, as_of: date) -> SummaryResult:
         frame = orders.assign(_row=np.arange(len(orders)))  # noqa: F841 - read by DuckDB by name
         con.execute("CREATE VIEW orders AS SELECT * FROM frame")
     else:
+        path = str(orders).replace("'", "''")  # (a view takes no parameters: DuckDB 2 refuses them)
         con.execute("CREATE VIEW orders AS SELECT *, file_row_number AS _row "
-                    "FROM read_parquet($path, file_row_number = true)", {"path": str(orders)})
+                    f"FROM read_parquet('{path}', file_row_number = true)")
         columns = [row[0] for row in con.execute("DESCRIBE orders").fetchall()]
     cutoff = pd.Timestamp(as_of).to_pydatetime()
     has_amount = bool(con.execute("SELECT count(amount) FILTER (WHERE NOT isnan(amount)) > 0 FROM orders "
