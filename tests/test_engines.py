@@ -332,6 +332,6 @@ def test_a_part_is_read_in_two_halves_side_by_side_with_what_a_plain_read_gives(
             plain.seek(skip)
             a, b = bytearray(b"#" * 200), bytearray(b"#" * 200)
             got = parts._fill(halves, memoryview(a), start)
-            want = parts._read_on(lambda part, done: plain.readinto(part), memoryview(b)[start:])
+            want = parts.read_on(lambda part, done: plain.readinto(part), memoryview(b)[start:])
             assert got == want == min(200 - start, max(size - skip, 0))
             assert a == b and halves.tell() == plain.tell()

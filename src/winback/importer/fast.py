@@ -87,6 +87,8 @@ def read_fast(path: str, name: str, options: _load.ImportOptions, report: _load.
     if "currency" in roles:
         return None
     wanted, coded, lazy_order_id = wanted_columns(len(headers), n_fields, roles)
+    if lazy_order_id and options.keep_order_id:  # the frame keeps it: parse it with the rest
+        wanted, lazy_order_id = sorted([*wanted, roles["order_id"]]), False
     # Parsed while the command started, when it guessed this very call (winback.importer.ahead).
     # (No name for the tuple: it would keep the table's columns alive after they are let go.)
     table, plain, lines, line_index = (ahead.take(path, delimiter, n_fields, wanted, coded)
@@ -407,7 +409,7 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
     info, money, currency, dates, dates_fine, kind_code, amount = held.pop()
     skipped_before = report.rows_skipped
     report.rows_read += n_rows
-    lines = np.arange(2, n_rows + 2, dtype=np.int64)
+    lines = np.arange(2 + options.line_offset, n_rows + 2 + options.line_offset, dtype=np.int64)
     alive = np.ones(n_rows, dtype=bool)
 
     def drop(reason: str, mask: np.ndarray, detail: np.ndarray | None = None) -> None:
@@ -441,7 +443,7 @@ def _finish(col: dict[int, pa.ChunkedArray], roles: dict[str, int], headers: lis
     if "amount" not in roles:
         frame["amount"] = amount
     for role in _load.TEXT_ROLES:
-        if role in roles and role != "order_id":
+        if role in roles and (role != "order_id" or options.keep_order_id):
             frame[role] = pd.Series(col[roles[role]].to_pandas(), dtype="str").str.strip()
     frame["kind"] = pd.Categorical.from_codes(kind_code, categories=_load.KINDS)
     frame["source"] = pd.Categorical.from_codes(np.zeros(n_rows, dtype=np.int8), categories=[name])

@@ -121,6 +121,11 @@ class ImportOptions:
     skip_implausible_dates: bool = False
     #: Example lines kept per skip reason; None keeps all (winback inspect)
     examples: int | None = EXAMPLES
+    #: Lines of the file above the one read as line 1 (a part of a file read in parts,
+    #: :mod:`winback.importer.inparts`): added to every line number reported
+    line_offset: int = 0
+    #: Keep the order id column in the orders frame (to find repeats across the parts of a file)
+    keep_order_id: bool = False
 
 
 @dataclass
@@ -217,6 +222,13 @@ def load_orders(paths: Sequence[str], options: ImportOptions | None = None, *,
     orders = _concat([frame for frame, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
     customer_order = loaded[0][1] if len(loaded) == 1 else None
     del loaded
+    check_import(report, options)
+    return LoadedOrders(orders, report, customer_order)
+
+
+def check_import(report: ImportReport, options: ImportOptions) -> None:
+    """The checks of a whole import (of every file, and every part of one): one currency, and no
+    more rows skipped than ``options.max_skipped`` allows."""
     currencies = {s.currency for s in report.sources if s.currency}
     if len(currencies) > 1:
         raise InputDataError(
@@ -239,7 +251,6 @@ def load_orders(paths: Sequence[str], options: ImportOptions | None = None, *,
             f"{options.max_skipped:.0%} allowed; most often '{worst}' (e.g. {where}). Check the file "
             "with 'winback inspect', fix the column mapping with --map, or raise --max-skipped."
         )
-    return LoadedOrders(orders, report, customer_order)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -331,8 +342,10 @@ def _read_rows(path: str, name: str, options: ImportOptions) -> tuple[Table, Sou
 
 
 def _load_one(path: str, options: ImportOptions, report: ImportReport,
-              meanwhile: list[Callable[[], object]]) -> tuple[pd.DataFrame, np.ndarray | None]:
-    name = "standard input" if path == "-" else path
+              meanwhile: list[Callable[[], object]], name: str | None = None
+              ) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """One file's orders (``name``: what messages call it, default its path)."""
+    name = name or ("standard input" if path == "-" else path)
     from winback.importer.fast import read_fast  # the fast reader builds on this module
 
     fast = read_fast(path, name, options, report, meanwhile)
@@ -345,7 +358,7 @@ def _load_one(path: str, options: ImportOptions, report: ImportReport,
     cells = table.cells
     n_rows = len(cells)
     report.rows_read += n_rows
-    lines = table.lines
+    lines = table.lines + options.line_offset
     alive = np.ones(n_rows, dtype=bool)
     skipped_before = report.rows_skipped
 
@@ -450,7 +463,8 @@ def _load_one(path: str, options: ImportOptions, report: ImportReport,
         )
     codes, distinct = pd.factorize(out["customer_id"])
     out["customer_id"] = id_categorical(codes, distinct)
-    out = out.drop(columns="order_id", errors="ignore")
+    if not options.keep_order_id:
+        out = out.drop(columns="order_id", errors="ignore")
     _finish_source(out, report, info, table.headers, roles, currency, n_rows, skipped_before,
                    table.preamble_lines, table.header_line, name)
     return out, None

@@ -149,22 +149,22 @@ def _fill(fh: BinaryIO, view: memoryview, start: int) -> int:
     Arrow's threads and the scan waited."""
     want = len(view) - start
     if want < 2 * _FILL_HALF_MIN or not hasattr(os, "preadv"):
-        return _read_on(lambda part, done: fh.readinto(part), view[start:])
+        return read_on(lambda part, done: fh.readinto(part), view[start:])
     fd, at, half = fh.fileno(), fh.tell(), want // 2
 
     def read_at(base: int) -> Callable[[memoryview, int], int]:
         return lambda part, done: os.preadv(fd, [part], base + done)
 
     with ThreadPoolExecutor(1, thread_name_prefix="winback-read") as helper:
-        second = helper.submit(_read_on, read_at(at + half), view[start + half:])
-        first = _read_on(read_at(at), view[start:start + half])
+        second = helper.submit(read_on, read_at(at + half), view[start + half:])
+        first = read_on(read_at(at), view[start:start + half])
         got = second.result()
         got = first + got if first == half else first  # else the file ended in the first half
     fh.seek(at + got)
     return got
 
 
-def _read_on(read: Callable[[memoryview, int], int], view: memoryview) -> int:
+def read_on(read: Callable[[memoryview, int], int], view: memoryview) -> int:
     """``read(the rest of view, bytes so far)`` until ``view`` is full or it reads nothing; the
     bytes read."""
     got = 0
