@@ -355,7 +355,11 @@ def _owner_key(name: str) -> str:
     return " ".join(str(name).split()).casefold()
 
 
-def _last_products(orders: pd.DataFrame, ids: pd.Index, n: int = 3) -> pd.Series:
+#: Distinct products shown from each listed customer's latest purchases.
+LAST_PRODUCTS = 3
+
+
+def _last_products(orders: pd.DataFrame, ids: pd.Index, n: int = LAST_PRODUCTS) -> pd.Series:
     """Up to ``n`` distinct products from each listed customer's latest purchases."""
     if "product" not in orders or len(ids) == 0:
         return pd.Series("", index=ids)

@@ -6,10 +6,12 @@ writes files: the caller resolves the as-of date and decides where the call list
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,7 @@ import pyarrow.compute as pc
 from winback import __version__
 from winback._memory import release_memory
 from winback._sorting import as_text, member_mask, strings_in_order
-from winback.calllist import CallList, Ranking, SelectOptions, rank, select
+from winback.calllist import LAST_PRODUCTS, CallList, Ranking, SelectOptions, rank, select
 from winback.contacts import (
     CustomersFileInfo,
     Suppression,
@@ -65,6 +67,8 @@ class ScanOptions:
     departed_owners: tuple[str, ...] = ()
     nightly: NightlyOptions | None = None  # cooldown and control group; None = a one-off run
     keep_orders: bool = False  # every order kept, in ScanResult.orders
+    # The orders read a part at a time, for files larger than memory (winback.importer.inparts)
+    low_memory: bool = False
     # winback explain: only these customers' call-list rows are made (at their ranks in the whole
     # calling order, with top=None), and ScanResult.orders holds their orders alone (of any date).
     explain_ids: tuple[str, ...] = ()
@@ -243,40 +247,9 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
     # The small files first, so a wrong path fails before the long import.
     customers_file = (read_customers(options.customers_path, encoding=options.customers_encoding,
                                      mapping=options.customers_mapping) if options.customers_path else None)
-    loaded = load_orders(paths, options.import_options, meanwhile=start_loading_models)
-    report, every_order = loaded.report, loaded.orders
-    release_memory()
-    # What the later steps read of the orders is taken now, and the orders let go of: scoring then
-    # runs in memory that depends on the customers alone (about 30 bytes an order less at the peak).
-    # The window and the line counts are worked out in a second thread beside the summary, which
-    # has stretches on one core (0.1 s at ten million orders, on one core after it before).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-lines") as helper:
-        counted = helper.submit(_window_and_line_counts, every_order, options.as_of)
-        summary = summarize(every_order, options.as_of, customer_order=loaded.take_customer_order())
-        del loaded
-        in_window, purchase, line_counts = counted.result()
-    named = [c for c in ("name", "phone", "email") if c in every_order]
-    from_orders = empty_contacts()
-    if named:
-        from_orders = contacts_from_orders(
-            _in_window(every_order, in_window, ["customer_id", "order_date", "line", *named]))
-    order_ids = distinct_ids(_in_window(every_order, in_window, ["customer_id"])["customer_id"]) \
-        if customers_file else None
-    kept = None
-    if options.keep_orders:  # every order up to the as-of date, for the later steps too
-        orders = kept = every_order if in_window.all() else every_order[in_window]
-    elif options.explain_ids:  # the orders of the customers explained (of any date: explain()
-        # tells a customer whose orders all come later from one not in the file)
-        kept = every_order[_orders_of(every_order["customer_id"], options.explain_ids)]
-        kept = kept.reset_index(drop=True)
-        if isinstance(kept["customer_id"].dtype, pd.CategoricalDtype):  # their ids, not millions
-            kept["customer_id"] = kept["customer_id"].cat.remove_unused_categories()
-        orders = kept[(kept["order_date"] <= pd.Timestamp(options.as_of)).to_numpy()]
-    else:
-        is_nightly = options.nightly is not None and history is not None
-        orders = _orders_for_later(every_order, in_window, purchase, nightly=is_nightly,
-                                   nightly_since=history.previous_as_of if is_nightly else None)
-    del every_order, in_window, purchase
+    reads = _read_in_parts if options.low_memory else _read_whole
+    report, summary, line_counts, from_orders, order_ids, orders, kept = reads(
+        paths, options, history, customers_file is not None)
     release_memory()
     analysis = _score(summary, options.horizon_days)
     scored = analysis.scored
@@ -330,6 +303,188 @@ def scan(paths: Sequence[str], options: ScanOptions, history: History | None = N
         night=night,
         line_counts=line_counts,
     )
+
+
+class _Read(NamedTuple):
+    """What :func:`scan` keeps of the orders once they are summarised."""
+
+    report: ImportReport
+    summary: SummaryResult
+    line_counts: dict
+    from_orders: pd.DataFrame  # contact details named on the orders
+    order_ids: pd.Index | None  # the customers with orders up to the as-of date (with --customers)
+    orders: pd.DataFrame  # the orders the steps after scoring read (_orders_for_later)
+    kept: pd.DataFrame | None  # ScanResult.orders
+
+
+def _read_whole(paths: Sequence[str], options: ScanOptions, history: History | None,
+                want_ids: bool) -> _Read:
+    """The orders read into memory, summarised, and let go of but for what the later steps read."""
+    loaded = load_orders(paths, options.import_options, meanwhile=start_loading_models)
+    report, every_order = loaded.report, loaded.orders
+    release_memory()
+    # What the later steps read of the orders is taken now, and the orders let go of: scoring then
+    # runs in memory that depends on the customers alone (about 30 bytes an order less at the peak).
+    # The window and the line counts are worked out in a second thread beside the summary, which
+    # has stretches on one core (0.1 s at ten million orders, on one core after it before).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-lines") as helper:
+        counted = helper.submit(_window_and_line_counts, every_order, options.as_of)
+        summary = summarize(every_order, options.as_of, customer_order=loaded.take_customer_order())
+        del loaded
+        in_window, purchase, line_counts = counted.result()
+    named = [c for c in ("name", "phone", "email") if c in every_order]
+    from_orders = empty_contacts()
+    if named:
+        from_orders = contacts_from_orders(
+            _in_window(every_order, in_window, ["customer_id", "order_date", "line", *named]))
+    order_ids = distinct_ids(_in_window(every_order, in_window, ["customer_id"])["customer_id"]) \
+        if want_ids else None
+    kept = None
+    if options.keep_orders:  # every order up to the as-of date, for the later steps too
+        orders = kept = every_order if in_window.all() else every_order[in_window]
+    elif options.explain_ids:  # the orders of the customers explained (of any date: explain()
+        # tells a customer whose orders all come later from one not in the file)
+        kept = every_order[_orders_of(every_order["customer_id"], options.explain_ids)]
+        kept = kept.reset_index(drop=True)
+        if isinstance(kept["customer_id"].dtype, pd.CategoricalDtype):  # their ids, not millions
+            kept["customer_id"] = kept["customer_id"].cat.remove_unused_categories()
+        orders = kept[(kept["order_date"] <= pd.Timestamp(options.as_of)).to_numpy()]
+    else:
+        is_nightly = options.nightly is not None and history is not None
+        orders = _orders_for_later(every_order, in_window, purchase, nightly=is_nightly,
+                                   nightly_since=history.previous_as_of if is_nightly else None)
+    del every_order, in_window, purchase
+    return _Read(report, summary, line_counts, from_orders, order_ids, orders, kept)
+
+
+def _read_in_parts(paths: Sequence[str], options: ScanOptions, history: History | None,
+                   want_ids: bool) -> _Read:
+    """The orders read a part at a time and summarised a bucket of customers at a time
+    (``--low-memory``, :mod:`winback.importer.inparts`): memory holds one part's or one bucket's
+    orders, the customers, and what the later steps read of the orders, reduced part by part to
+    what they can use. The same summary and call list as :func:`_read_whole`. A file that cannot be
+    read in parts (not plain UTF-8 text, or several files) is read whole, as the report says."""
+    if options.keep_orders or options.explain_ids:
+        raise ValueError("a scan in parts keeps no orders")
+    from winback.importer.inparts import read_in_parts
+    from winback.summary.pandas_engine import concat_summaries
+
+    nightly = options.nightly is not None and history is not None
+    since = history.previous_as_of if nightly else None
+    gather = _PartsGatherer(options.as_of, nightly=nightly, nightly_since=since, want_ids=want_ids)
+    with tempfile.TemporaryDirectory(prefix="winback-") as workdir:
+        parts = None
+        if len(paths) == 1:
+            parts = read_in_parts(paths[0], options.import_options, workdir, gather)
+        if parts is None:
+            read = _read_whole(paths, options, history, want_ids)
+            read.report.warnings.append(
+                "read whole, not in parts (--low-memory): only one plain UTF-8 delimited file "
+                "with its header on the first line can be read in parts.")
+            return read
+        start_loading_models()
+        summaries = []
+        for orders in parts.buckets():
+            summaries.append(summarize(orders, options.as_of))
+            del orders
+            release_memory()
+        repeated = parts.finish()
+    return _Read(parts.report, concat_summaries(summaries), gather.line_counts(repeated),
+                 gather.contacts(), gather.order_ids(), gather.later_orders(), None)
+
+
+class _PartsGatherer:
+    """What the steps after the summary read of the orders, gathered from each part's orders
+    (called with each) and reduced as it goes to what they can use: the line counts, each
+    customer's latest name, phone and e-mail (:func:`contacts_from_orders` reads the latest
+    non-empty one of each), their latest distinct products (the call list shows a few), and for a
+    nightly run the refunds and the purchases since the last run (the nightly rules read those)."""
+
+    def __init__(self, as_of: date, *, nightly: bool, nightly_since: date | None,
+                 want_ids: bool) -> None:
+        self.as_of, self.nightly, self.nightly_since = as_of, nightly, nightly_since
+        self.want_ids = want_ids
+        self.counts: dict = {"purchase": 0, "refund": 0, "cancelled": 0, "first": None,
+                             "last": None}
+        self.named: pd.DataFrame | None = None
+        self.later: pd.DataFrame | None = None
+        self.ids: pd.Index | None = None
+
+    def __call__(self, frame: pd.DataFrame) -> None:
+        in_window, purchase, counts = _window_and_line_counts(frame, self.as_of)
+        for kind in ("purchase", "refund", "cancelled"):
+            self.counts[kind] += counts[kind]
+        for end, pick in (("first", min), ("last", max)):
+            found = [d for d in (self.counts[end], counts[end]) if d]
+            self.counts[end] = pick(found) if found else None
+        named = [c for c in ("name", "phone", "email") if c in frame]
+        if named:
+            rows = _in_window(frame, in_window, ["customer_id", "order_date", "line", *named])
+            rows = _latest_named(rows, named)
+            self.named = _latest_named(_as_text_ids(rows, self.named), named)
+        if self.want_ids:
+            ids = distinct_ids(_in_window(frame, in_window, ["customer_id"])["customer_id"])
+            self.ids = ids if self.ids is None else self.ids.union(ids)
+        later = _orders_for_later(frame, in_window, purchase, nightly=self.nightly,
+                                  nightly_since=self.nightly_since)
+        self.later = self._reduce(_as_text_ids(self._reduce(later), self.later))
+
+    def _reduce(self, later: pd.DataFrame) -> pd.DataFrame:
+        """The rows of the later steps' orders they can use: the nightly rules' rows, and of the
+        purchases naming a product only each customer's latest distinct products."""
+        if "product" not in later or not len(later):
+            return later
+        whole = np.zeros(len(later), dtype=bool)
+        if self.nightly:
+            whole = (later["kind"] == "refund").to_numpy(dtype=bool)
+            if self.nightly_since is not None:
+                since = later["order_date"] > pd.Timestamp(self.nightly_since)
+                whole = whole | since.to_numpy(dtype=bool)
+        products = later[~whole].sort_values(["customer_id", "order_date", "line"],
+                                             ascending=[True, False, False])
+        products = products.drop_duplicates(["customer_id", "product"])
+        first = products.groupby("customer_id", observed=True).cumcount() < LAST_PRODUCTS
+        products = products[first.to_numpy()]
+        return pd.concat([later[whole], products], ignore_index=True)
+
+    def line_counts(self, repeats: pd.DataFrame) -> dict:
+        """The line counts, less the repeats of earlier parts' lines left out."""
+        counts = dict(self.counts)
+        if len(repeats):
+            kinds = np.asarray(repeats["kind"], dtype=object)
+            dates = pd.to_datetime(repeats["order_date"])
+            in_window = (dates <= pd.Timestamp(self.as_of)).to_numpy()
+            for kind in ("purchase", "refund", "cancelled"):
+                counts[kind] -= int(np.count_nonzero((kinds == kind) & in_window))
+        return counts
+
+    def contacts(self) -> pd.DataFrame:
+        return empty_contacts() if self.named is None else contacts_from_orders(self.named)
+
+    def order_ids(self) -> pd.Index | None:
+        if not self.want_ids:
+            return None
+        return self.ids if self.ids is not None else pd.Index([], dtype="str", name="customer_id")
+
+    def later_orders(self) -> pd.DataFrame:
+        return self.later.reset_index(drop=True)
+
+
+def _as_text_ids(rows: pd.DataFrame, before: pd.DataFrame | None) -> pd.DataFrame:
+    """A part's rows with their customer ids as text, after the rows gathered ``before``."""
+    rows = rows.assign(customer_id=rows["customer_id"].astype("str"))
+    return rows if before is None else pd.concat([before, rows], ignore_index=True)
+
+
+def _latest_named(rows: pd.DataFrame, named: list[str]) -> pd.DataFrame:
+    """Of the rows, those with a customer's latest non-empty value of one of ``named`` (in
+    (date, line) order): :func:`contacts_from_orders` makes the same contacts of these as of all."""
+    rows = rows.sort_values(["order_date", "line"], kind="stable")
+    keep = np.zeros(len(rows), dtype=bool)
+    for col in named:
+        filled = np.flatnonzero((rows[col].fillna("").astype("str").str.strip() != "").to_numpy())
+        keep[filled[~rows["customer_id"].iloc[filled].duplicated(keep="last").to_numpy()]] = True
+    return rows[keep].reset_index(drop=True)
 
 
 def _in_window(orders: pd.DataFrame, in_window: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:

@@ -17,9 +17,13 @@ from winback._startup import one_blas_thread, quick_imports
 
 use_one_malloc_arena()  # before numpy and Arrow start their threads (winback._memory says why)
 _WRITTEN = ("-o", "--out", "--log", "--state", "--plot")  # options that name a file written
+#: The orders are read a part at a time (--low-memory): nothing is made ready for the whole file.
+_IN_PARTS = "--low-memory" in sys.argv[2:]
 # Freed memory kept for reuse, before numpy and Arrow allocate; then memory made ready for the input
 # files in a thread (or None) beside the imports below (winback._memory says why).
-_warming = warm_heap_for(sys.argv[1:], _WRITTEN) if keep_freed_memory() else None
+# Not when the orders are read in parts: freed memory then goes back to the system, and the memory
+# in use stays what one part and the customers need.
+_warming = warm_heap_for(sys.argv[1:], _WRITTEN) if not _IN_PARTS and keep_freed_memory() else None
 one_blas_thread()  # before numpy loads its BLAS (winback._startup says why)
 _READ_ORDERS = ("scan", "backtest", "explain", "inspect", "init", "outcomes")  # commands that do
 _NOT_FAST = ("--encoding", "--no-header", "--header-row")  # the thorough reader reads then
@@ -29,7 +33,7 @@ with quick_imports():  # no cycle collector, no numpy build tools (winback._star
     # command that reads orders, unless an option keeps the fast reader from reading them.
     from winback.importer import ahead
 
-    if sys.argv[1:2] and sys.argv[1] in _READ_ORDERS and not any(
+    if sys.argv[1:2] and sys.argv[1] in _READ_ORDERS and not _IN_PARTS and not any(
             argument.partition("=")[0] in _NOT_FAST for argument in sys.argv[2:]):
         ahead.start(sys.argv[2:], _WRITTEN)
     from winback.cli import backtest as _backtest  # noqa: F401  (each import registers a command)

@@ -175,6 +175,10 @@ def scan_command(
     ignore_cooldown: Annotated[bool, typer.Option("--ignore-cooldown",
                                                   help="With state: list customers even if they were "
                                                        "listed recently.")] = False,
+    low_memory: Annotated[bool, typer.Option(
+        "--low-memory",
+        help="Read the orders a part at a time, for order files larger than this computer's "
+             "memory: the same call list, more slowly.")] = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -228,7 +232,7 @@ def scan_command(
         customers_mapping=_merge_mapping(cfg.customers_columns, customers_map) or [],
         suppress_path=suppress or cfg.suppress, country=the_country, min_value=_pick(min_value, cfg.min_value, None),
         segments=segments, per_owner=_pick(per_owner, cfg.per_owner, None), departed_owners=departed,
-        nightly=nightly if settings.state else None,
+        nightly=nightly if settings.state else None, low_memory=low_memory,
     )
     target = Target(out, Path(cfg.out_dir) if cfg.out_dir and not out else None, fmt, dialect_name, split)
     with errors(verbose):
