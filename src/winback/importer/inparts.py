@@ -40,7 +40,7 @@ import pyarrow as pa
 from winback._memory import release_memory
 from winback.errors import InputDataError
 from winback.importer import load as _load
-from winback.importer.parts import read_on
+from winback.importer.parts import after_last_line_break, read_on
 
 #: Bytes of the file in each part: about 650,000 lines of a typical export. The buckets are as
 #: many as the file has parts' worth of bytes.
@@ -67,11 +67,12 @@ class InParts:
         """Each bucket's orders as an orders frame (the importer's contract; its customers' orders
         of the whole file in file order), with the lines that repeat a line of an earlier part
         exactly left out when the file has an order id (else kept, as the importer keeps them).
-        Call :meth:`finish` after the last."""
+        Call :meth:`finish` after the last. Buckets without orders are left out."""
         for path in self.bucket_files:
-            with pa.memory_map(path) as source:
-                table = pa.ipc.open_file(source).read_all()
+            table = pa.ipc.open_file(pa.memory_map(path)).read_all()  # (pages read as used)
             os.remove(path)
+            if not table.num_rows:
+                continue
             frame = _frame(table, self.name)
             del table
             yield self._without_repeats(frame)
@@ -213,16 +214,15 @@ def _cut(data: memoryview, at_end: bool) -> tuple[int, int]:
     """(where the part ends: after the last line break with an even number of quote characters
     before it, or the end of the file; its line breaks). (0, 0): no such line break."""
     raw = np.frombuffer(data, dtype=np.uint8)
-    breaks = np.flatnonzero(raw == 10)
     if at_end:
-        return len(raw), len(breaks)
-    if not len(breaks):
-        return 0, 0
-    # Quotes per line (one byte per byte of the part, and an int per line: not an int per byte).
-    quotes = np.add.reduceat(
-        raw[: breaks[-1] + 1] == 34, np.concatenate(([0], breaks[:-1] + 1)), dtype=np.int64
-    )
-    outside = np.flatnonzero(np.cumsum(quotes) % 2 == 0)
+        return len(raw), int(np.count_nonzero(raw == 10))
+    end = after_last_line_break(data, len(raw))
+    if end and np.count_nonzero(raw[:end] == 34) % 2 == 0:  # the usual case: two counts
+        return end, int(np.count_nonzero(raw[:end] == 10))
+    # A quoted cell spans the last line break: the quotes before each line break.
+    breaks = np.flatnonzero(raw == 10)
+    before = np.searchsorted(np.flatnonzero(raw == 34), breaks)
+    outside = np.flatnonzero(before % 2 == 0)
     return (int(breaks[outside[-1]]) + 1, int(outside[-1]) + 1) if len(outside) else (0, 0)
 
 
@@ -311,12 +311,12 @@ class _Buckets:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 os.close(fd)
                 self.writers.append(pa.ipc.new_file(path, self.schema))
-        table = table.cast(self.schema)
         order = np.argsort(bucket, kind="stable")  # each bucket's rows together, in file order
         bounds = np.searchsorted(bucket[order], np.arange(len(self.files) + 1))
+        table = table.cast(self.schema).take(order)  # (one gather; each bucket's rows a slice)
         for i, writer in enumerate(self.writers):
             if bounds[i + 1] > bounds[i]:
-                writer.write_table(table.take(order[bounds[i] : bounds[i + 1]]))
+                writer.write_table(table.slice(bounds[i], bounds[i + 1] - bounds[i]))
 
     def close(self) -> None:
         for writer in self.writers:

@@ -117,7 +117,7 @@ def _read_parts(path: str, scan: LineScan, parse: pacsv.ParseOptions, convert: p
         while True:
             total = held + _fill(fh, view, held)
             at_end = total < len(view)
-            end = total if at_end else _after_last_line_break(view, total)
+            end = total if at_end else after_last_line_break(view, total)
             if not end and not at_end:  # a line longer than the buffer: read on into a larger one
                 buffer = pa.allocate_buffer(2 * len(view))
                 larger = memoryview(buffer).cast("B")
@@ -173,7 +173,7 @@ def read_on(read: Callable[[memoryview, int], int], view: memoryview) -> int:
     return got
 
 
-def _after_last_line_break(view: memoryview, total: int) -> int:
+def after_last_line_break(view: memoryview, total: int) -> int:
     """The position after the last line break in ``view[:total]``, or 0: looked for from the end in
     growing windows (a line is short; a copy of the whole buffer is not needed)."""
     hi, step = total, 1 << 16
