@@ -22,7 +22,10 @@ from winback.cli import app
 from winback.errors import InputDataError
 from winback.importer import inparts
 from winback.importer import load as _load
+from winback.importer import load_orders
 from winback.pipeline import ScanOptions, scan
+from winback.summary import summarize
+from winback.summary.pieces import SummaryPieces
 
 
 @pytest.fixture
@@ -62,6 +65,26 @@ def test_the_summary_is_the_whole_files_to_the_last_bit(small_parts):
     whole, parts = (scan([str(SAMPLE)], o) for o in options)
     pd.testing.assert_frame_equal(parts.scores, whole.scores, check_exact=True)
     assert parts.model.to_dict() == whole.model.to_dict()
+
+
+def test_summary_pieces_put_together_are_the_whole_summary(tmp_path):
+    """Pieces split by customer (one of them empty), each summarised alone, kept on disk and put
+    together: the whole file's summary, referrals across pieces counted."""
+    orders = load_orders([str(SAMPLE)]).orders
+    as_of = date(2026, 11, 23)
+    whole = summarize(orders, as_of)
+    codes = orders["customer_id"].cat.codes.to_numpy().astype(np.int64)
+    pieces = SummaryPieces(str(tmp_path))
+    for i in range(4):  # (no customer in the fourth)
+        piece = orders[codes * 7919 % 3 == i].reset_index(drop=True)
+        piece["customer_id"] = piece["customer_id"].cat.remove_unused_categories()
+        pieces.add(summarize(piece, as_of))
+    got = pieces.whole()
+    pd.testing.assert_frame_equal(got.customers, whole.customers, check_exact=True)
+    for name in ("orders_after_as_of", "customers_without_purchases", "has_amount", "has_margin"):
+        assert getattr(got, name) == getattr(whole, name)
+    assert whole.customers["referrals"].sum() > 10
+    assert {stat.S_IMODE(os.stat(tmp_path / f).st_mode) for f in os.listdir(tmp_path)} == {0o600}
 
 
 def orders_csv(rows: int, *, order_id: bool = True, extra: dict[int, str] | None = None) -> str:

@@ -367,7 +367,7 @@ def _read_in_parts(paths: Sequence[str], options: ScanOptions, history: History 
     if options.keep_orders or options.explain_ids:
         raise ValueError("a scan in parts keeps no orders")
     from winback.importer.inparts import read_in_parts
-    from winback.summary.pandas_engine import concat_summaries
+    from winback.summary.pieces import SummaryPieces
 
     nightly = options.nightly is not None and history is not None
     since = history.previous_as_of if nightly else None
@@ -383,14 +383,15 @@ def _read_in_parts(paths: Sequence[str], options: ScanOptions, history: History 
                 "with its header on the first line can be read in parts.")
             return read
         start_loading_models()
-        summaries = []
+        pieces = SummaryPieces(workdir)
         for orders in parts.buckets():
-            summaries.append(summarize(orders, options.as_of))
+            pieces.add(summarize(orders, options.as_of))
             del orders
             release_memory()
         repeated = parts.finish()
-    return _Read(parts.report, concat_summaries(summaries), gather.line_counts(repeated),
-                 gather.contacts(), gather.order_ids(), gather.later_orders(), None)
+        summary = pieces.whole()
+    return _Read(parts.report, summary, gather.line_counts(repeated), gather.contacts(),
+                 gather.order_ids(), gather.later_orders(), None)
 
 
 class _PartsGatherer:

@@ -512,49 +512,6 @@ def _as_dates(days: np.ndarray, like: np.dtype) -> np.ndarray:
     return ticks.view(f"datetime64[{unit}]")
 
 
-def concat_summaries(parts: list[SummaryResult]) -> SummaryResult:
-    """The summary of orders split by customer (every customer's orders in one of them), from the
-    summaries of each: their customers in id order, and the referrals counted across all. The
-    parts' customer frames are let go of (``customers`` set to None), and the whole is built a
-    column at a time from their arrays, each column's freed once taken: the customers are held
-    about once, not twice."""
-    if len(parts) == 1:
-        return parts[0]
-    names = list(parts[0].customers.columns)
-    text = {c for c in names if pd.api.types.is_string_dtype(parts[0].customers[c].dtype)}
-    ids, pieces = [], []
-    for part in parts:  # (the arrays of a frame's columns: no copies; .array: no index hashed)
-        frame, part.customers = part.customers, None
-        ids.append(pa.array(frame.index.array, type=pa.large_string()))
-        pieces.append({c: pa.array(frame[c].array, type=pa.large_string()) if c in text
-                       else frame[c].to_numpy() for c in names})
-        del frame
-    ids = pa.chunked_array(ids)
-    order = pc.sort_indices(ids).to_numpy()  # (code point order, as the importer's categories)
-    index = pd.Index(ids.take(order).combine_chunks(), dtype="str", name="customer_id")
-    del ids
-    columns = {}
-    for col in names:
-        taken = [piece.pop(col) for piece in pieces]
-        if col in text:
-            values = pa.chunked_array(taken).take(order).combine_chunks()
-            columns[col] = pd.Series(values, index=index, dtype="str")
-        else:
-            columns[col] = pd.Series(np.concatenate(taken)[order], index=index, copy=False)
-        del taken
-    cust = pd.DataFrame(columns, copy=False)
-    del columns
-    referrals = _referrals(cust["referred_by"], cust.index)
-    cust["referrals"] = pd.Series(referrals, index=cust.index, copy=False)
-    return SummaryResult(
-        customers=cust,
-        orders_after_as_of=sum(p.orders_after_as_of for p in parts),
-        customers_without_purchases=sum(p.customers_without_purchases for p in parts),
-        has_amount=any(p.has_amount for p in parts),
-        has_margin=any(p.has_margin for p in parts),
-    )
-
-
 def _referrals(referred_by: pd.Series, index: pd.Index) -> np.ndarray:
     """How many customers name each customer as their referrer (self-references ignored)."""
     if not (referred_by != "").any():
