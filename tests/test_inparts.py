@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 
 from tests.conftest import SAMPLE, SAMPLE_AS_OF
+from winback import _memory
 from winback.cli import app
 from winback.errors import InputDataError
 from winback.importer import inparts
@@ -318,3 +319,60 @@ def test_the_command_line_reads_nothing_ahead_for_a_file_read_in_parts(tmp_path)
         [sys.executable, "-c", code, str(big)], capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["False", "1"]
+
+
+def test_a_file_that_would_not_fit_in_memory_is_read_in_parts_by_itself(
+        runner, tmp_path, monkeypatch, small_parts):
+    read = []
+    real = inparts.read_in_parts
+    monkeypatch.setattr(inparts, "read_in_parts", lambda *a: read.append(a[0]) or real(*a))
+    out = {}
+    for free in (64 << 30, 100 << 20):  # plenty; less than the sample's 22,000 lines would take
+        monkeypatch.setattr(_memory, "available_memory", lambda free=free: free)
+        target = tmp_path / f"calls-{free}.csv"
+        result = runner.invoke(app, ["scan", str(SAMPLE), "--as-of", SAMPLE_AS_OF, "--json",
+                                     "--out", str(target)])
+        assert result.exit_code == 0, result.output
+        out[free] = (json.loads(result.stdout)["input"]["warnings"], target.read_bytes())
+    assert read == [str(SAMPLE)]  # only the second run
+    assert out[100 << 20][0][0].startswith("read a part at a time (as --low-memory does): read "
+                                           "whole, the orders would need about 0.3 GB of memory "
+                                           "and 0.1 GB is available.")
+    assert out[100 << 20][0][1:] == out[64 << 30][0]
+    assert out[100 << 20][1] == out[64 << 30][1]
+
+
+def test_the_config_can_ask_for_a_read_in_parts(runner, tmp_path, monkeypatch, small_parts):
+    read = []
+    real = inparts.read_in_parts
+    monkeypatch.setattr(inparts, "read_in_parts", lambda *a: read.append(a[0]) or real(*a))
+    config = tmp_path / "winback.toml"
+    config.write_text(f'[input]\nfiles = ["{SAMPLE.as_posix()}"]\nlow_memory = true\n',
+                      encoding="utf-8")
+    result = runner.invoke(app, ["scan", "--config", str(config), "--as-of", SAMPLE_AS_OF,
+                                 "--no-state", "--quiet", "--out", str(tmp_path / "calls.csv")])
+    assert result.exit_code == 0, result.output
+    assert read == [str(SAMPLE)]
+
+
+def test_what_reading_whole_would_need_against_what_is_available(tmp_path, monkeypatch):
+    lines = tmp_path / "orders.csv"
+    lines.write_bytes(b"id,date\n" + b"C1,2024-01-01\n" * 100_000)
+    assert abs(_memory.lines_in(str(lines)) - 100_001) < 100  # (estimated from the file's head)
+    need = _memory.WHOLE_BASE_BYTES + _memory.lines_in(str(lines)) * _memory.WHOLE_BYTES_PER_LINE
+    monkeypatch.setattr(_memory, "available_memory", lambda: need + 1)
+    assert _memory.too_large_to_read_whole([str(lines)]) is None
+    monkeypatch.setattr(_memory, "available_memory", lambda: need - 1)
+    both = [str(lines), str(tmp_path / "missing.csv")]  # (a missing file has no lines)
+    assert _memory.too_large_to_read_whole(both) == (need, need - 1)
+    monkeypatch.setattr(_memory, "available_memory", lambda: None)  # not known: read whole
+    assert _memory.too_large_to_read_whole([str(lines)]) is None
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/meminfo"), reason="Linux reports available memory")
+def test_available_memory_is_read_once():
+    first = _memory.available_memory()
+    assert first is not None and first > 0
+    kept = bytearray(64 << 20)  # (taken since: the answer stays)
+    assert _memory.available_memory() == first
+    del kept

@@ -45,8 +45,10 @@ next use (docs/performance.md).
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import threading
+from collections.abc import Sequence
 
 #: mallopt's parameters (glibc's malloc.h): the most arenas, the top of the heap kept when freed,
 #: the most allocations given mappings of their own.
@@ -113,6 +115,74 @@ def lines_in(path: str) -> int:
     if not head or b"\x00" in head or head[:2] in (b"PK", b"\x1f\x8b"):
         return 0
     return size * head.count(b"\n") // len(head)
+
+
+#: What a scan that reads its order files whole holds at its peak per line of them (1.33 GB at
+#: 10.1 million lines, 1.38 GB at 10.8 million; docs/performance.md), besides
+#: :data:`WHOLE_BASE_BYTES` for the program itself.
+WHOLE_BYTES_PER_LINE = 140
+WHOLE_BASE_BYTES = 250 << 20
+
+
+@functools.cache
+def available_memory() -> int | None:
+    """Bytes of memory this process may still take, as first seen (later calls give the same
+    answer, whatever was taken since): the system's available memory (Linux ``MemAvailable``), or
+    what the limit of the process's control group (a container, a systemd unit's MemoryMax) leaves,
+    if that is less; None where neither can be read (not Linux)."""
+    found = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    room = _cgroup_room()
+    if room is not None:
+        found.append(room)
+    return min(found) if found else None
+
+
+def _cgroup_room() -> int | None:
+    """The process's control group's memory limit less its use (cgroup v2 ``memory.max`` and
+    ``memory.current``, or v1 ``memory.limit_in_bytes`` and ``memory.usage_in_bytes``), or None:
+    no limit, or none found. In a container the group's own folder is the mount's root."""
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as fh:
+            groups = [line.rstrip("\n").split(":", 2) for line in fh if line.count(":") >= 2]
+    except OSError:
+        return None
+    for _, controllers, path in groups:
+        if controllers == "":
+            root, files = "/sys/fs/cgroup", ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            root = "/sys/fs/cgroup/memory"
+            files = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        for folder in (root + path.rstrip("/"), root):
+            try:
+                with open(os.path.join(folder, files[0]), encoding="ascii") as fh:
+                    limit = fh.read().strip()
+                with open(os.path.join(folder, files[1]), encoding="ascii") as fh:
+                    used = int(fh.read().strip())
+            except (OSError, ValueError):
+                continue
+            if limit == "max" or int(limit) >= 1 << 60:  # (v1 writes a huge number for none)
+                return None
+            return max(0, int(limit) - used)
+    return None
+
+
+def too_large_to_read_whole(paths: Sequence[str]) -> tuple[int, int] | None:
+    """(bytes a scan would need, bytes available) when reading these order files whole would need
+    more memory than :func:`available_memory`; else None (it fits, or nothing is known)."""
+    available = available_memory()
+    need = WHOLE_BASE_BYTES + sum(lines_in(p) for p in paths) * WHOLE_BYTES_PER_LINE
+    if available is None or need <= available:
+        return None
+    return need, available
 
 
 def named_files(arguments: list[str], written: tuple[str, ...] = ()) -> list[str]:

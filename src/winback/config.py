@@ -44,6 +44,7 @@ class Config:
     header_row: int | None = None
     max_skipped: float | None = None
     ignore_id_case: bool | None = None
+    low_memory: bool | None = None
     columns: dict[str, str] = field(default_factory=dict)
     customers_columns: dict[str, str] = field(default_factory=dict)
     country: str | None = None
@@ -152,6 +153,7 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("input", "header_row"): ("header_row", _int(1)),
     ("input", "max_skipped"): ("max_skipped", _share),
     ("input", "ignore_id_case"): ("ignore_id_case", _bool),
+    ("input", "low_memory"): ("low_memory", _bool),
     ("input", "columns"): ("columns", _mapping),
     ("input", "customers_columns"): ("customers_columns", _mapping),
     ("locale", "country"): ("country", _text),
@@ -306,6 +308,9 @@ def render_config(sample: Sample, *, state: str, log: str, out_dir: str = "calls
         '# suppress = "do-not-call.txt"',
         "# Text encoding of the order file (detected).",
         (f"encoding = {_q(sample.encoding)}" if sample.encoding else '# encoding = "utf-8"'),
+        "# Read the orders a part at a time, for order files larger than this computer's memory (a",
+        "# file that would not fit is read so anyway).",
+        "# low_memory = true",
         "",
         "[input.columns]",
         "# Which column is which (role = \"header in the file\"), as winback found them in the sample.",

@@ -67,8 +67,10 @@ class ScanOptions:
     departed_owners: tuple[str, ...] = ()
     nightly: NightlyOptions | None = None  # cooldown and control group; None = a one-off run
     keep_orders: bool = False  # every order kept, in ScanResult.orders
-    # The orders read a part at a time, for files larger than memory (winback.importer.inparts)
+    # The orders read a part at a time, for files larger than memory (winback.importer.inparts),
+    # and why, for the report, when it was not asked for
     low_memory: bool = False
+    low_memory_note: str | None = None
     # winback explain: only these customers' call-list rows are made (at their ranks in the whole
     # calling order, with top=None), and ScanResult.orders holds their orders alone (of any date).
     explain_ids: tuple[str, ...] = ()
@@ -390,6 +392,8 @@ def _read_in_parts(paths: Sequence[str], options: ScanOptions, history: History 
             release_memory()
         repeated = parts.finish()
         summary = pieces.whole()
+    if options.low_memory_note:
+        parts.report.warnings.insert(0, options.low_memory_note)
     return _Read(parts.report, summary, gather.line_counts(repeated), gather.contacts(),
                  gather.order_ids(), gather.later_orders(), None)
 

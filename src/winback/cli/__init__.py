@@ -12,13 +12,22 @@ import os
 import sys
 from typing import NoReturn
 
-from winback._memory import keep_freed_memory, use_one_malloc_arena, warm_heap_for
+from winback._memory import (
+    keep_freed_memory,
+    named_files,
+    too_large_to_read_whole,
+    use_one_malloc_arena,
+    warm_heap_for,
+)
 from winback._startup import one_blas_thread, quick_imports
 
 use_one_malloc_arena()  # before numpy and Arrow start their threads (winback._memory says why)
 _WRITTEN = ("-o", "--out", "--log", "--state", "--plot")  # options that name a file written
-#: The orders are read a part at a time (--low-memory): nothing is made ready for the whole file.
-_IN_PARTS = "--low-memory" in sys.argv[2:]
+#: The orders are read a part at a time (--low-memory, or a scan whose files would not fit in
+#: memory read whole: winback.cli.scan decides the same): nothing is made ready for whole files.
+_IN_PARTS = "--low-memory" in sys.argv[2:] or (
+    sys.argv[1:2] == ["scan"] and "--no-low-memory" not in sys.argv[2:]
+    and too_large_to_read_whole(named_files(sys.argv[2:], _WRITTEN)) is not None)
 # Freed memory kept for reuse, before numpy and Arrow allocate; then memory made ready for the input
 # files in a thread (or None) beside the imports below (winback._memory says why).
 # Not when the orders are read in parts: freed memory then goes back to the system, and the memory

@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from winback import __version__
+from winback._memory import too_large_to_read_whole
 from winback.calllist import segment_name
 from winback.cli.common import (
     AsOf,
@@ -175,10 +176,11 @@ def scan_command(
     ignore_cooldown: Annotated[bool, typer.Option("--ignore-cooldown",
                                                   help="With state: list customers even if they were "
                                                        "listed recently.")] = False,
-    low_memory: Annotated[bool, typer.Option(
-        "--low-memory",
+    low_memory: Annotated[bool | None, typer.Option(
+        "--low-memory/--no-low-memory",
         help="Read the orders a part at a time, for order files larger than this computer's "
-             "memory: the same call list, more slowly.")] = False,
+             "memory: the same call list, more slowly. Default: when reading them whole would not "
+             "fit in the memory available.", show_default=False)] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -232,8 +234,10 @@ def scan_command(
         customers_mapping=_merge_mapping(cfg.customers_columns, customers_map) or [],
         suppress_path=suppress or cfg.suppress, country=the_country, min_value=_pick(min_value, cfg.min_value, None),
         segments=segments, per_owner=_pick(per_owner, cfg.per_owner, None), departed_owners=departed,
-        nightly=nightly if settings.state else None, low_memory=low_memory,
+        nightly=nightly if settings.state else None,
     )
+    asked = _pick(low_memory, cfg.low_memory, None)
+    options.low_memory, options.low_memory_note = _in_parts(paths, asked)
     target = Target(out, Path(cfg.out_dir) if cfg.out_dir and not out else None, fmt, dialect_name, split)
     with errors(verbose):
         if settings.state is None:
@@ -255,6 +259,21 @@ def scan_command(
             console = make_console(sys.stderr if out == "-" else sys.stdout)
             render_scan(console, result, out_label, show_table=out != "-", owner_files=extra,
                         state_label=run_info.get("state"))
+
+
+def _in_parts(paths: list[str], asked: bool | None) -> tuple[bool, str | None]:
+    """Whether to read the orders a part at a time: as asked (--low-memory, --no-low-memory, the
+    config), else when reading them whole would need more memory than there is (as winback.cli
+    decided while starting); and what to say when it was not asked for."""
+    if asked is not None:
+        return asked, None
+    too_large = too_large_to_read_whole(paths)
+    if too_large is None:
+        return False, None
+    need, available = (f"{n / 1e9:.1f} GB" for n in too_large)
+    return True, (f"read a part at a time (as --low-memory does): read whole, the orders would "
+                  f"need about {need} of memory and {available} is available. The list is the "
+                  "same; it takes longer.")
 
 
 @dataclass
