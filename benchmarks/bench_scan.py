@@ -1,15 +1,17 @@
 """Time `winback scan` end to end and per stage, next to DuckDB and lifetimes (not a test).
 
     python benchmarks/bench_scan.py --small /tmp/orders_3m.csv --large /tmp/orders_10m.csv \
-        [--lifetimes-python /tmp/ltvenv/bin/python]
+        [--many /tmp/orders_busy.csv] [--lifetimes-python /tmp/ltvenv/bin/python]
 
-Make the files with benchmarks/generate_orders.py (1,000,000 and 3,600,000 customers). Everything
+Make the files with benchmarks/generate_orders.py (1,000,000 and 3,600,000 customers; --many: the
+small file's customers with about four times the orders each, ``1000000 --busier 4``). Everything
 runs in one go on one machine, interleaved and repeated (--repeat, median and range reported), so the
 ratios compare like with like on a machine whose speed drifts; peak memory is the maximum resident set
 of the `winback scan` process (getrusage of the child). Also times two nights of the nightly job
-(`winback scan --state`) on the large file. DuckDB and lifetimes are timed both inside their own
-process (the targets' terms) and as whole processes, start-up included as for `winback scan`.
-Prints Markdown tables.
+(`winback scan --state`) on the large file, and `winback scan --low-memory` on every file: its peak
+should follow the customers, not the orders (the small and the --many file have the same
+customers). DuckDB and lifetimes are timed both inside their own process (the targets' terms) and as
+whole processes, start-up included as for `winback scan`. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", required=True, help="the ~3M-order file (lifetimes comparison)")
     parser.add_argument("--large", required=True, help="the ~10M-order file (DuckDB and memory)")
+    parser.add_argument("--many", help="the small file's customers with more orders each (memory)")
     parser.add_argument("--lifetimes-python", help="python of a venv with lifetimes installed")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each timed command (median reported)")
     args = parser.parse_args()
@@ -142,9 +145,11 @@ def main() -> None:
 
     _compile_winback()
 
-    stages = {label: json.loads(_python(_STAGES, path, AS_OF)) for label, path in
-              (("small", args.small), ("large", args.large))}
-    runs: dict[str, list] = {k: [] for k in ("small", "large", "duckdb", "lifetimes", "night1", "night2")}
+    files = {"small": args.small, "large": args.large, **({"many": args.many} if args.many else {})}
+    stages = {label: json.loads(_python(_STAGES, path, AS_OF)) for label, path in files.items()}
+    names = ("small", "large", "duckdb", "lifetimes", "night1", "night2", "many",
+             *(f"low {label}" for label in files))
+    runs: dict[str, list] = {k: [] for k in names}
     next_day = (date.fromisoformat(AS_OF) + timedelta(days=1)).isoformat()
     for _ in range(args.repeat):  # interleaved, so that the machine's drift hits every command alike
         with tempfile.TemporaryDirectory() as tmp:
@@ -156,6 +161,10 @@ def main() -> None:
             state = str(Path(tmp) / "state.db")  # two nights of the nightly job: cooldown, control, diff
             runs["night1"].append(time_scan(args.large, tmp, "--state", state))
             runs["night2"].append(time_scan(args.large, tmp, "--state", state, as_of=next_day))
+            if args.many:
+                runs["many"].append(time_scan(args.many, tmp))
+            for label, path in files.items():  # read a part at a time
+                runs[f"low {label}"].append(time_scan(path, tmp, "--low-memory"))
 
     def col(name: str, key: str) -> list[float]:
         return [r[key] for r in runs[name]]
@@ -174,7 +183,11 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, label in (("small", "`winback scan` small"), ("large", "`winback scan` large"),
                         ("night1", "`winback scan --state` large, first night"),
-                        ("night2", "`winback scan --state` large, next night")):
+                        ("night2", "`winback scan --state` large, next night"),
+                        ("many", "`winback scan` many"),
+                        *((f"low {f}", f"`winback scan --low-memory` {f}") for f in files)):
+        if not runs[name]:
+            continue
         print(f"| {label} | {_span(col(name, 'wall'))} | {_span(col(name, 'user'))} | {_span(col(name, 'sys'))} | "
               f"{_span(col(name, 'peak'), '', 0)} |")
     for name, label in (("duckdb", "DuckDB, large (2 threads)"), ("lifetimes", "lifetimes pipeline, small")):
@@ -208,6 +221,16 @@ def main() -> None:
     if runs["lifetimes"]:
         print("Within each repetition (the 3M scan and lifetimes): " + _span_of_ratios(
             [li / w for w, li in zip(col("small", "wall"), col("lifetimes", "inside"), strict=True)], "x faster") + ".")
+    print()
+    print("What memory grows with: the highest peak of each file's scans, read whole and in parts.")
+    print()
+    print("| file | orders | customers | read whole | `--low-memory` | `--low-memory`, wall |")
+    print("|---|---|---|---|---|---|")
+    for label in files:
+        st, low = stages[label], f"low {label}"
+        whole = f"{max(col(label, 'peak')):,.0f} MB" if runs[label] else ""
+        print(f"| {label} | {st['orders']:,} | {st['customers']:,} | {whole} | "
+              f"{max(col(low, 'peak')):,.0f} MB | {_span(col(low, 'wall'))} |")
 
 
 def _span_of_ratios(values: list[float], unit: str) -> str:

@@ -52,8 +52,9 @@ app = typer.Typer(
 OUT_OF_MEMORY = (
     "not enough memory to finish this run; no call list was written (a previous one is "
     "unchanged). A scan of a CSV order file needs up to about 250 MB plus 4 times the file's size "
-    "(a 500 MB file: about 2.2 GB). Close other programs and run it again, or run it on a machine "
-    "with more memory.")
+    "(a 500 MB file: about 2.2 GB); with --low-memory, which reads the orders a part at a time, "
+    "about 250 MB plus 300 bytes per customer. Run it with --low-memory, close other programs and "
+    "run it again, or run it on a machine with more memory.")
 
 
 def exit_code_of(exc: BaseException) -> int:
