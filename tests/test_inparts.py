@@ -52,9 +52,10 @@ def both(runner, path: str, tmp_path: Path, *extra: str) -> tuple[dict, dict, by
     return whole, parts, whole_list, parts_list
 
 
-def test_low_memory_scan_gives_the_same_call_list_and_summary(runner, tmp_path, small_parts):
+@pytest.mark.parametrize("extra", [(), ("--customers", str(SAMPLE.with_name("customers.csv")))])
+def test_low_memory_scan_gives_the_same_call_list_and_summary(runner, tmp_path, small_parts, extra):
     whole, parts, whole_list, parts_list = both(
-        runner, str(SAMPLE), tmp_path, "--as-of", SAMPLE_AS_OF
+        runner, str(SAMPLE), tmp_path, "--as-of", SAMPLE_AS_OF, *extra
     )
     assert parts_list == whole_list
     assert parts == whole
