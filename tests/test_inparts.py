@@ -29,6 +29,13 @@ from winback.summary import summarize
 from winback.summary.pieces import SummaryPieces
 
 
+@pytest.fixture(autouse=True)
+def _cache_here(tmp_path, monkeypatch):
+    """The command's temporary files go to the per-user cache folder: here, not the real one."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("TMPDIR", raising=False)
+
+
 @pytest.fixture
 def small_parts(monkeypatch):
     """Parts (and so buckets) of a few kilobytes: the sample file has about 300 of each."""
@@ -377,3 +384,24 @@ def test_available_memory_is_read_once():
     kept = bytearray(64 << 20)  # (taken since: the answer stays)
     assert _memory.available_memory() == first
     del kept
+
+
+def test_the_command_keeps_its_temporary_files_in_the_cache_folder(runner, tmp_path, monkeypatch,
+                                                                   small_parts):
+    """Not /tmp, which may be memory: the per-user cache folder (or TMPDIR), private, emptied."""
+    folders = []
+    load_one = _load._load_one
+    monkeypatch.setattr(_load, "_load_one", lambda path, *a, **k: folders.append(
+        os.path.dirname(path)) or load_one(path, *a, **k))
+    result = runner.invoke(app, ["scan", str(SAMPLE), "--as-of", SAMPLE_AS_OF, "--low-memory",
+                                 "--quiet", "--out", str(tmp_path / "calls.csv")])
+    assert result.exit_code == 0, result.output
+    cache = tmp_path / "cache" / "winback"
+    assert {Path(f).parent for f in folders} == {cache}
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700 and not list(cache.iterdir())
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "scratch"))
+    folders.clear()
+    result = runner.invoke(app, ["scan", str(SAMPLE), "--as-of", SAMPLE_AS_OF, "--low-memory",
+                                 "--quiet", "--out", str(tmp_path / "calls.csv")])
+    assert result.exit_code == 0, result.output
+    assert {Path(f).parent for f in folders} == {tmp_path / "scratch"}

@@ -10,6 +10,7 @@ to the working directory (a cron job starts somewhere else).
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -381,6 +382,18 @@ def default_state_path() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_state_dir("winback", appauthor=False)) / "winback.sqlite3"
+
+
+def default_work_folder() -> Path:
+    """Where a scan in parts (``--low-memory``) keeps its temporary files, about as large as the
+    order file: ``TMPDIR`` when set, else the per-user cache folder (on disk, where ``/tmp`` may be
+    memory); made if missing, readable by its owner only."""
+    import platformdirs
+
+    cache = platformdirs.user_cache_dir("winback", appauthor=False)
+    folder = Path(os.environ.get("TMPDIR") or cache)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
 
 
 def default_log_path() -> Path:

@@ -71,6 +71,9 @@ class ScanOptions:
     # and why, for the report, when it was not asked for
     low_memory: bool = False
     low_memory_note: str | None = None
+    # Where a scan in parts keeps its temporary files (about the order file's size); None: the
+    # system's temporary folder
+    work_folder: str | None = None
     # winback explain: only these customers' call-list rows are made (at their ranks in the whole
     # calling order, with top=None), and ScanResult.orders holds their orders alone (of any date).
     explain_ids: tuple[str, ...] = ()
@@ -374,7 +377,7 @@ def _read_in_parts(paths: Sequence[str], options: ScanOptions, history: History 
     nightly = options.nightly is not None and history is not None
     since = history.previous_as_of if nightly else None
     gather = _PartsGatherer(options.as_of, nightly=nightly, nightly_since=since, want_ids=want_ids)
-    with tempfile.TemporaryDirectory(prefix="winback-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="winback-", dir=options.work_folder) as workdir:
         parts = None
         if len(paths) == 1:
             parts = read_in_parts(paths[0], options.import_options, workdir, gather)

@@ -58,6 +58,7 @@ from winback.config import (
     DEFAULT_HORIZON_DAYS,
     DEFAULT_TOP,
     Config,
+    default_work_folder,
 )
 from winback.contacts import check_country
 from winback.errors import InputDataError, RunLockedError
@@ -238,6 +239,9 @@ def scan_command(
     )
     asked = _pick(low_memory, cfg.low_memory, None)
     options.low_memory, options.low_memory_note = _in_parts(paths, asked)
+    if options.low_memory:
+        with errors(verbose):
+            options.work_folder = str(default_work_folder())
     target = Target(out, Path(cfg.out_dir) if cfg.out_dir and not out else None, fmt, dialect_name, split)
     with errors(verbose):
         if settings.state is None:
