@@ -405,3 +405,18 @@ def test_the_command_keeps_its_temporary_files_in_the_cache_folder(runner, tmp_p
                                  "--quiet", "--out", str(tmp_path / "calls.csv")])
     assert result.exit_code == 0, result.output
     assert {Path(f).parent for f in folders} == {tmp_path / "scratch"}
+
+
+def test_a_part_that_cannot_be_read_on_its_own_says_which_lines_and_what_to_do(write, monkeypatch):
+    """Lines separated otherwise than the header, all in a part of their own: read whole, they are
+    skipped as a footer; read on their own they have no header to go by."""
+    monkeypatch.setattr(inparts, "PART_BYTES", 8 << 10)
+    lines = orders_csv(600, order_id=False).splitlines()
+    lines += [line.replace(",", ";") for line in lines[1:601]]
+    path = write("orders.csv", "\n".join(lines) + "\n")
+    whole = scan([path], ScanOptions(as_of=date(2025, 6, 1), import_options=_load.ImportOptions(
+        max_skipped=0.6)))
+    assert whole.report.skipped_by_reason == {"footer line": 600}
+    with pytest.raises(InputDataError, match=r"orders.csv, lines \d+-\d+: read on their own "
+                                             r"\(--low-memory .* --no-low-memory\.$"):
+        scan([path], ScanOptions(as_of=date(2025, 6, 1), low_memory=True))

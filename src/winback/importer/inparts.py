@@ -59,8 +59,8 @@ class InParts:
     bucket_files: list[str]
     schema: pa.Schema
     parts: int
-    #: Order lines repeating a line of an earlier part (found by :meth:`buckets`): (line, kind
-    #: code, day) of those left out (the file has an order id column), or of those kept
+    #: Order lines repeating a line of an earlier part, found by :meth:`buckets` (line, kind,
+    #: order_date), bucket by bucket
     repeated: list[pd.DataFrame] = field(default_factory=list)
 
     def buckets(self) -> Iterator[pd.DataFrame]:
@@ -159,9 +159,7 @@ def read_in_parts(
     try:
         with open(path, "rb") as fh:
             header = fh.readline()
-            lines_before = (
-                1  # the file's lines above the part: its first line is line lines_before + 1
-            )
+            lines_before = 1  # the file's lines above the part (the header, at first)
             for body, breaks in _parts(fh):
                 part_file = os.path.join(workdir, "part.csv")
                 _write_private(part_file, (header, body))
@@ -169,7 +167,16 @@ def read_in_parts(
                     options, line_offset=lines_before - 1, keep_order_id=True, decimal=decimal
                 )
                 part_report = _load.ImportReport()
-                frame, _ = _load._load_one(part_file, opts, part_report, [], name=path)
+                try:
+                    frame, _ = _load._load_one(part_file, opts, part_report, [], name=path)
+                except InputDataError as exc:
+                    if not n_parts:  # the file's start: as a whole read would say
+                        raise
+                    lines = f"lines {lines_before + 1}-{lines_before + breaks}"
+                    raise InputDataError(
+                        f"{path}, {lines}: read on their own (--low-memory reads a file a part at "
+                        f"a time), these lines gave an error: {exc} Check them with 'winback "
+                        "inspect', or read the file whole with --no-low-memory.") from None
                 os.remove(part_file)
                 decimal = _carry_decimal(part_report.sources[-1], formats, decimal, path)
                 _merge(report, part_report, options.examples)
@@ -183,6 +190,9 @@ def read_in_parts(
         buckets.close()
     if not n_parts:  # no line under the header: read as a whole file (the same report)
         return None
+    # Too many rows unusable: said now, not after the summary (repeats across parts, counted
+    # later, only make the share larger).
+    _load.check_import(report, options)
     return InParts(report, options, path, buckets.files, buckets.schema, n_parts)
 
 
@@ -273,6 +283,11 @@ def _merge(total: _load.ImportReport, part: _load.ImportReport, limit: int | Non
         total.sources.append(info)
         return
     whole = total.sources[0]
+    if (info.delimiter, info.columns) != (whole.delimiter, whole.columns):  # (never seen)
+        raise InputDataError(
+            f"{whole.path}: a part of the file reads differently from its start (separator "
+            f"'{info.delimiter}' instead of '{whole.delimiter}', or other columns). Check the "
+            "file with 'winback inspect', or read it whole with --no-low-memory.")
     whole.rows_read += info.rows_read
     whole.rows_used += info.rows_used
     dates = [d for d in (whole.first_date, info.first_date) if d]
