@@ -117,10 +117,11 @@ def lines_in(path: str) -> int:
     return size * head.count(b"\n") // len(head)
 
 
-#: What a scan that reads its order files whole holds at its peak per line of them (1.33 GB at
-#: 10.1 million lines, 1.38 GB at 10.8 million; docs/performance.md), besides
-#: :data:`WHOLE_BASE_BYTES` for the program itself.
-WHOLE_BYTES_PER_LINE = 140
+#: What a scan that reads its order files whole holds at its peak per line of them, besides
+#: :data:`WHOLE_BASE_BYTES` for the program itself: 110-160 bytes in the benchmark (1,327-1,350 MB
+#: at 10.1 million lines, 1,383-1,423 MB at 10.8 million, 663-671 MB at 2.8 million;
+#: docs/performance.md). The estimate errs on the side of reading in parts.
+WHOLE_BYTES_PER_LINE = 160
 WHOLE_BASE_BYTES = 250 << 20
 
 
