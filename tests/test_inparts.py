@@ -21,9 +21,8 @@ from tests.conftest import SAMPLE, SAMPLE_AS_OF
 from winback import _memory
 from winback.cli import app
 from winback.errors import InputDataError
-from winback.importer import inparts
+from winback.importer import inparts, load_orders
 from winback.importer import load as _load
-from winback.importer import load_orders
 from winback.pipeline import ScanOptions, scan
 from winback.summary import summarize
 from winback.summary.pieces import SummaryPieces
