@@ -419,3 +419,22 @@ def test_a_part_that_cannot_be_read_on_its_own_says_which_lines_and_what_to_do(w
     with pytest.raises(InputDataError, match=r"orders.csv, lines \d+-\d+: read on their own "
                                              r"\(--low-memory .* --no-low-memory\.$"):
         scan([path], ScanOptions(as_of=date(2025, 6, 1), low_memory=True))
+
+
+@pytest.mark.parametrize("error", [
+    OSError(28, "No space left on device"),
+    OSError("[Errno 28] Error writing bytes to file. Detail: [errno 28] No space left on device"),
+])  # (the second as Arrow says it, without an errno)
+def test_a_full_disk_stops_the_run_with_what_to_do(runner, tmp_path, monkeypatch, error):
+    def full(*args):
+        raise error
+
+    monkeypatch.setattr(inparts, "_write_private", full)
+    result = runner.invoke(app, ["scan", str(SAMPLE), "--as-of", SAMPLE_AS_OF, "--low-memory",
+                                 "--quiet", "--out", str(tmp_path / "calls.csv")])
+    assert result.exit_code == 5
+    assert result.stderr.startswith(f"Error: no room left on the disk of {tmp_path / 'cache'}")
+    assert "set TMPDIR to a folder on a disk with room" in result.stderr
+    assert "bug" not in result.stderr
+    assert not list((tmp_path / "cache" / "winback").iterdir())  # (the temporary folder removed)
+    assert not (tmp_path / "calls.csv").exists()

@@ -6,8 +6,11 @@ writes files: the caller resolves the as-of date and decides where the call list
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -34,6 +37,7 @@ from winback.contacts import (
     read_customers,
     read_suppression,
 )
+from winback.errors import OutputError
 from winback.importer import ImportOptions, ImportReport, load_orders
 from winback.nightly import (
     History,
@@ -71,7 +75,7 @@ class ScanOptions:
     # and why, for the report, when it was not asked for
     low_memory: bool = False
     low_memory_note: str | None = None
-    # Where a scan in parts keeps its temporary files (about the order file's size); None: the
+    # Where a scan in parts keeps its temporary files (a little more than the order file); None: the
     # system's temporary folder
     work_folder: str | None = None
     # winback explain: only these customers' call-list rows are made (at their ranks in the whole
@@ -377,7 +381,9 @@ def _read_in_parts(paths: Sequence[str], options: ScanOptions, history: History 
     nightly = options.nightly is not None and history is not None
     since = history.previous_as_of if nightly else None
     gather = _PartsGatherer(options.as_of, nightly=nightly, nightly_since=since, want_ids=want_ids)
-    with tempfile.TemporaryDirectory(prefix="winback-", dir=options.work_folder) as workdir:
+    folder = options.work_folder or tempfile.gettempdir()
+    with _room_for(folder, paths), \
+            tempfile.TemporaryDirectory(prefix="winback-", dir=folder) as workdir:
         parts = None
         if len(paths) == 1:
             parts = read_in_parts(paths[0], options.import_options, workdir, gather)
@@ -399,6 +405,24 @@ def _read_in_parts(paths: Sequence[str], options: ScanOptions, history: History 
         parts.report.warnings.insert(0, options.low_memory_note)
     return _Read(parts.report, summary, gather.line_counts(repeated), gather.contacts(),
                  gather.order_ids(), gather.later_orders(), None)
+
+
+@contextlib.contextmanager
+def _room_for(folder: str, paths: Sequence[str]) -> Iterator[None]:
+    """A full disk while the temporary files of a read in parts are written is said as such
+    (exit 5), not as a bug."""
+    try:
+        yield
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
+        if not full:
+            raise
+        size = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
+        raise OutputError(
+            f"no room left on the disk of {folder} for the temporary files of a "
+            f"read in parts (about {1.3 * size / 1e9:.1f} GB, a little more than the order file). "
+            "Free space "
+            "there, or set TMPDIR to a folder on a disk with room.") from None
 
 
 class _PartsGatherer:
