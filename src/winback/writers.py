@@ -92,6 +92,12 @@ def mirror_dialect(delimiter: str | None, amount_format: str | None) -> CsvDiale
     return COMMA
 
 
+def create_private(path: str | Path) -> None:
+    """Make an empty file (or empty one) that only its owner may read, for a writer that opens it
+    by its path: temporary files of customer data."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE))
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
     """Write a file through ``write(binary_handle)`` atomically, with owner-only permissions."""
     path = Path(path)

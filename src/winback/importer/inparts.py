@@ -19,7 +19,8 @@ What the whole-file import decides from every row, the parts decide one at a tim
   buckets, where all of a customer's lines are (:meth:`InParts.buckets`);
 - a totals line is recognised by its words, and by its amount against the rows above it in its own
   part (a totals line under several parts is counted as 'empty customer id' instead);
-- warnings are each part's: a file whose parts each have orders in the future says so once per part.
+- warnings, and the notes that count rows (Excel serial dates, two-digit years), are each part's: a
+  file whose parts each have orders in the future says so once per part.
 
 Files the fast reader cannot take (other encodings, workbooks, a header not on line 1, standard
 input) are not read in parts: :func:`read_in_parts` returns None and the caller reads them whole.
@@ -41,6 +42,7 @@ from winback._memory import release_memory
 from winback.errors import InputDataError
 from winback.importer import load as _load
 from winback.importer.parts import after_last_line_break, read_on
+from winback.writers import create_private
 
 #: Bytes of the file in each part: about 650,000 lines of a typical export. The buckets are as
 #: many as the file has parts' worth of bytes.
@@ -57,8 +59,7 @@ class InParts:
     options: _load.ImportOptions
     name: str
     bucket_files: list[str]
-    schema: pa.Schema
-    parts: int
+    has_order_id: bool
     #: Order lines repeating a line of an earlier part, found by :meth:`buckets` (line, kind,
     #: order_date), bucket by bucket
     repeated: list[pd.DataFrame] = field(default_factory=list)
@@ -99,7 +100,7 @@ class InParts:
                     }
                 )
             )
-            if "order_id" in frame:
+            if self.has_order_id:
                 frame = frame[~repeat].reset_index(drop=True)
         return frame.drop(columns=[c for c in ("_part", "order_id") if c in frame])
 
@@ -115,7 +116,7 @@ class InParts:
         report, n = self.report, len(found)
         lines = found["line"].to_numpy()
         report.exact_duplicates += n
-        if n and "order_id" in self.schema.names:
+        if n and self.has_order_id:
             report.skipped_by_reason[_REPEAT] = report.skipped_by_reason.get(_REPEAT, 0) + n
             report.rows_used -= n
             report.sources[0].rows_used -= n
@@ -154,7 +155,7 @@ def read_in_parts(
     n_buckets = max(1, math.ceil(os.path.getsize(path) / PART_BYTES))
     buckets = _Buckets(workdir, n_buckets)
     decimal = options.decimal
-    formats: list[dict[str, str]] = []
+    formats: dict[str, str] = {}
     n_parts = 0
     try:
         with open(path, "rb") as fh:
@@ -193,7 +194,7 @@ def read_in_parts(
     # Too many rows unusable: said now, not after the summary (repeats across parts, counted
     # later, only make the share larger).
     _load.check_import(report, options)
-    return InParts(report, options, path, buckets.files, buckets.schema, n_parts)
+    return InParts(report, options, path, buckets.files, "order_id" in buckets.schema.names)
 
 
 def _parts(fh: BinaryIO) -> Iterator[tuple[memoryview, int]]:
@@ -238,28 +239,27 @@ def _cut(data: memoryview, at_end: bool) -> tuple[int, int]:
 
 def _write_private(path: str, pieces: tuple[bytes | memoryview, ...]) -> None:
     """Write a file only its owner may read (it holds customer data)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
+    create_private(path)
+    with open(path, "wb") as out:
         for piece in pieces:
             out.write(piece)
 
 
 def _carry_decimal(
-    info: _load.SourceInfo, seen: list[dict[str, str]], decimal: str | None, name: str
+    info: _load.SourceInfo, seen: dict[str, str], decimal: str | None, name: str
 ) -> str | None:
     """The decimal separator the next parts are read with: a decimal comma, once a part proved it.
-    A part that reads its money with the other separator than an earlier part is an error."""
+    A part that reads its money with the other separator than the parts before it (``seen``: how
+    each money column was read first) is an error."""
     money = {role: how for role, how in info.formats.items() if role in _load.MONEY_ROLES}
-    for earlier in seen:
-        for role, how in money.items():
-            before = earlier.get(role, "")
-            if before and before.startswith("decimal comma") != how.startswith("decimal comma"):
-                raise InputDataError(
-                    f"{name}: some amounts use a decimal comma and others a decimal point, in "
-                    "different parts of the file. Fix the export, or say which with --decimal , or "
-                    "--decimal ."
-                )
-    seen.append(money)
+    for role, how in money.items():
+        before = seen.setdefault(role, how)
+        if before.startswith("decimal comma") != how.startswith("decimal comma"):
+            raise InputDataError(
+                f"{name}: some amounts use a decimal comma and others a decimal point, in "
+                "different parts of the file. Fix the export, or say which with --decimal , or "
+                "--decimal ."
+            )
     if decimal is None and any(how.startswith("decimal comma") for how in money.values()):
         return ","
     return decimal
@@ -323,8 +323,7 @@ class _Buckets:
         if self.schema is None:
             self.schema = table.schema
             for path in self.files:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                os.close(fd)
+                create_private(path)
                 self.writers.append(pa.ipc.new_file(path, self.schema))
         order = np.argsort(bucket, kind="stable")  # each bucket's rows together, in file order
         bounds = np.searchsorted(bucket[order], np.arange(len(self.files) + 1))
@@ -341,38 +340,23 @@ class _Buckets:
 def _table(frame: pd.DataFrame, part: int, n_buckets: int) -> tuple[pa.Table, np.ndarray]:
     """A part's orders as an Arrow table for the bucket files (ids and texts as text, kinds as
     codes, the file name left out), and each row's bucket."""
-    ids = frame["customer_id"]
-    columns = {
-        "customer_id": pa.array(ids.astype("str"))
-        if not isinstance(ids.dtype, pd.CategoricalDtype)
-        else pa.array(ids.cat.categories).take(pa.array(ids.cat.codes.to_numpy()))
-    }
+    # (the importer's frame: ids and kinds are categoricals, the kinds in KINDS' order)
+    codes = frame["customer_id"].cat.codes.to_numpy()
+    distinct = pa.array(frame["customer_id"].cat.categories).cast(pa.large_string())
+    columns = {"customer_id": distinct.take(pa.array(codes))}
     for name in frame.columns:
         if name in ("customer_id", "source"):
             continue
         values = frame[name]
         if name == "kind":
-            columns[name] = pa.array(_load_kind_codes(values))
+            columns[name] = pa.array(values.cat.codes.to_numpy().astype(np.int8))
         elif pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
             columns[name] = pa.array(values.astype("str")).cast(pa.large_string())
         else:
             columns[name] = pa.array(values.to_numpy())
-    columns["customer_id"] = columns["customer_id"].cast(pa.large_string())
     columns["_part"] = pa.array(np.full(len(frame), part, dtype=np.int32))
-    if isinstance(ids.dtype, pd.CategoricalDtype):  # a hash per distinct id, then per row
-        bucket = _bucket(pa.array(ids.cat.categories).cast(pa.large_string()), n_buckets)[
-            ids.cat.codes.to_numpy()
-        ]
-    else:
-        bucket = _bucket(columns["customer_id"], n_buckets)
+    bucket = _bucket(distinct, n_buckets)[codes]  # (a hash per distinct id, then per row)
     return pa.table(columns), bucket
-
-
-def _load_kind_codes(kind: pd.Series) -> np.ndarray:
-    """The kind of each line as its code in :data:`winback.importer.load.KINDS`."""
-    if isinstance(kind.dtype, pd.CategoricalDtype) and tuple(kind.cat.categories) == _load.KINDS:
-        return kind.cat.codes.to_numpy().astype(np.int8)
-    return pd.Categorical(kind, categories=_load.KINDS).codes.astype(np.int8)
 
 
 def _bucket(ids: pa.Array, n: int) -> np.ndarray:

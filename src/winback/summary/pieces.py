@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from winback.summary import SummaryResult
 from winback.summary.pandas_engine import _referrals
+from winback.writers import create_private
 
 _ID = "customer_id"
 
@@ -45,7 +46,7 @@ class SummaryPieces:
         table = pa.table({_ID: pa.array(cust.index.array, type=pa.large_string()),
                           **{c: self._arrow(cust[c], c) for c in self.columns}})
         path = os.path.join(self.folder, f"summary-{len(self.files)}.arrow")
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))  # (private)
+        create_private(path)
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
         self.files.append(path)
@@ -59,7 +60,8 @@ class SummaryPieces:
     def whole(self) -> SummaryResult:
         """The summary of all pieces: customers in id order (code point order, as the importer's
         categories), referrals counted across pieces."""
-        ids = pa.chunked_array(self._column(_ID), type=pa.large_string())
+        ids = pa.chunked_array([c for col in self._column(_ID) for c in col.chunks],
+                               type=pa.large_string())
         order = pc.sort_indices(ids).to_numpy()
         index = pd.Index(ids.take(order).combine_chunks(), dtype="str", name=_ID)
         del ids
@@ -67,10 +69,11 @@ class SummaryPieces:
         for col in self.columns:
             taken = self._column(col)
             if col in self.text:
-                values = pa.chunked_array(taken, type=pa.large_string()).take(order)
+                chunks = [c for piece in taken for c in piece.chunks]
+                values = pa.chunked_array(chunks, type=pa.large_string()).take(order)
                 columns[col] = pd.Series(values.combine_chunks(), index=index, dtype="str")
             else:
-                joined = np.concatenate([a.to_numpy(zero_copy_only=False) for a in taken])
+                joined = np.concatenate([piece.to_numpy() for piece in taken])
                 columns[col] = pd.Series(joined[order], index=index, copy=False)
             del taken  # (the pieces' memory maps of this column)
         cust = pd.DataFrame(columns, copy=False)
@@ -86,16 +89,10 @@ class SummaryPieces:
             has_margin=any(r.has_margin for r in results),
         )
 
-    def _column(self, name: str) -> list[pa.Array]:
+    def _column(self, name: str) -> list[pa.ChunkedArray]:
         """One column of every piece, memory-mapped (its pages are read as they are used)."""
-        out = []
-        for path in self.files:
-            reader = pa.ipc.open_file(pa.memory_map(path))
-            batches = [reader.get_batch(i).column(name) for i in range(reader.num_record_batches)]
-            out.append(batches[0] if len(batches) == 1 else
-                       pa.concat_arrays(batches) if batches else
-                       pa.array([], type=reader.schema.field(name).type))
-        return out
+        return [pa.ipc.open_file(pa.memory_map(path)).read_all().column(name)
+                for path in self.files]
 
 
 __all__ = ["SummaryPieces"]
