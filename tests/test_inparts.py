@@ -438,3 +438,34 @@ def test_a_full_disk_stops_the_run_with_what_to_do(runner, tmp_path, monkeypatch
     assert "bug" not in result.stderr
     assert not list((tmp_path / "cache" / "winback").iterdir())  # (the temporary folder removed)
     assert not (tmp_path / "calls.csv").exists()
+
+
+IMPORT_CASES = sorted((Path(__file__).parent / "fixtures" / "import").iterdir())
+
+
+@pytest.mark.parametrize("path", IMPORT_CASES, ids=[p.name for p in IMPORT_CASES])
+@pytest.mark.parametrize("part", [300, 64])
+def test_every_import_case_reads_the_same_in_small_parts(path, part, monkeypatch):
+    """The catalogue of real-world exports (shared/import-cases.md), each in parts of a few lines
+    where it can be read in parts: the same error, or the same rows, skips, line counts and list.
+    Warnings and the notes that count rows are each part's (docs/input.md)."""
+    monkeypatch.setattr(inparts, "PART_BYTES", part)
+    out = []
+    for low in (False, True):
+        try:
+            result = scan([str(path)], ScanOptions(as_of=date(2026, 11, 23), low_memory=low))
+        except InputDataError as exc:
+            out.append(("error", str(exc)))
+            continue
+        report = result.report.to_dict()
+        for source in report["sources"]:
+            source.pop("notes")
+        out.append((report.pop("warnings"), report, result.line_counts, result.call_list.rows))
+    (whole, *whole_rest), (parts, *parts_rest) = out
+    if whole == "error":
+        assert parts == "error" and parts_rest == whole_rest
+        return
+    assert parts_rest[:2] == whole_rest[:2]
+    pd.testing.assert_frame_equal(parts_rest[2], whole_rest[2])
+    if "read whole, not in parts" in (parts[-1] if parts else ""):
+        assert parts[:-1] == whole

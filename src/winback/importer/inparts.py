@@ -12,9 +12,11 @@ summary is the one of the whole file to the last bit.
 
 What the whole-file import decides from every row, the parts decide one at a time:
 
-- a decimal comma proven in one part holds for the parts after it; a part that reads its amounts
-  with a decimal point after a part that read them with a comma, or the other way round, is an
-  error (in one file it is decided by all rows together);
+- a decimal separator proven by one part's amounts holds for the parts after it (a part whose
+  amounts prove nothing reads them the same either way); amounts that prove the other separator
+  in a later part are an error, as in one file; a part whose amounts all look like ``1.234``
+  (thousands or decimals?) with nothing before it to decide is an error, where one file may be
+  decided by later rows;
 - lines repeated exactly are found within each part by the importer, and across parts in the
   buckets, where all of a customer's lines are (:meth:`InParts.buckets`);
 - a totals line is recognised by its words, and by its amount against the rows above it in its own
@@ -42,6 +44,7 @@ from winback._memory import release_memory
 from winback.errors import InputDataError
 from winback.importer import load as _load
 from winback.importer.parts import after_last_line_break, read_on
+from winback.importer.values import NO_DATES
 from winback.writers import create_private
 
 #: Bytes of the file in each part: about 650,000 lines of a typical export. The buckets are as
@@ -248,19 +251,18 @@ def _write_private(path: str, pieces: tuple[bytes | memoryview, ...]) -> None:
 def _carry_decimal(
     info: _load.SourceInfo, seen: dict[str, str], decimal: str | None, name: str
 ) -> str | None:
-    """The decimal separator the next parts are read with: a decimal comma, once a part proved it.
-    A part that reads its money with the other separator than the parts before it (``seen``: how
-    each money column was read first) is an error."""
-    money = {role: how for role, how in info.formats.items() if role in _load.MONEY_ROLES}
-    for role, how in money.items():
-        before = seen.setdefault(role, how)
-        if before.startswith("decimal comma") != how.startswith("decimal comma"):
+    """The decimal separator the next parts are read with: a decimal comma, once a part's values
+    proved it (a part whose values decide nothing reads the same with either). A part whose values
+    prove the other separator than an earlier part's (``seen``: the first proof of each money
+    column) is an error, as such a column is in one file."""
+    for role, proven in info.decimal_proven.items():
+        if seen.setdefault(role, proven) != proven:
             raise InputDataError(
                 f"{name}: some amounts use a decimal comma and others a decimal point, in "
                 "different parts of the file. Fix the export, or say which with --decimal , or "
                 "--decimal ."
             )
-    if decimal is None and any(how.startswith("decimal comma") for how in money.values()):
+    if decimal is None and "," in info.decimal_proven.values():
         return ","
     return decimal
 
@@ -301,10 +303,16 @@ def _merge(total: _load.ImportReport, part: _load.ImportReport, limit: int | Non
             f"{info.currency}) in different parts of the file; winback does not add different "
             "currencies together."
         )
+    for role, proven in info.decimal_proven.items():  # the first part whose values decide
+        if role not in whole.decimal_proven:
+            whole.decimal_proven[role] = proven
+            whole.formats[role] = info.formats[role]
     if info.formats.get("order_date") != whole.formats.get("order_date"):
-        known = whole.formats.get("order_date", "").split(", ")
-        more = [f for f in info.formats.get("order_date", "").split(", ") if f and f not in known]
-        whole.formats["order_date"] = ", ".join([*known, *more])
+        # The date shapes of every part; a part without dates (a totals line alone) adds nothing.
+        described = (whole.formats.get("order_date", ""), info.formats.get("order_date", ""))
+        shapes = [f for d in described for f in d.split(", ") if f]
+        found = [f for f in dict.fromkeys(shapes) if f != NO_DATES]
+        whole.formats["order_date"] = ", ".join(found or [NO_DATES])
     whole.notes.extend(
         n for n in info.notes if n not in whole.notes and n != "no order rows under the header"
     )

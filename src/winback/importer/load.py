@@ -148,6 +148,9 @@ class SourceInfo:
     first_date: str | None = None
     last_date: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: The decimal separator of each money column that its values (or --decimal) decided; a column
+    #: missing here was read with the default, no value telling. Not in the run summary.
+    decimal_proven: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -183,7 +186,8 @@ class ImportReport:
             "exact_duplicates": self.exact_duplicates,
             "columns": self.columns,
             "currency": self.currency,
-            "sources": [asdict(s) for s in self.sources],
+            "sources": [{k: v for k, v in asdict(s).items() if k != "decimal_proven"}
+                        for s in self.sources],
             "warnings": list(self.warnings),
         }
 
@@ -538,7 +542,8 @@ def decide_money(cleaned: dict[str, tuple[pd.Series, pd.Series]], roles: dict[st
                 f"{name}: column '{headers[roles[role]]}': some amounts use a decimal comma and others a "
                 "decimal point. Fix the export, or say which with --decimal , or --decimal ."
             )
-    proven = {d for d in decisions.values() if d in (",", ".")}
+    info.decimal_proven = {role: d for role, d in decisions.items() if d in (",", ".")}
+    proven = set(info.decimal_proven.values())
     file_decimal = proven.pop() if len(proven) == 1 else None
     money, formats = {}, {}
     for role, (text, negative) in cleaned.items():

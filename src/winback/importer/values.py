@@ -18,6 +18,8 @@ import pandas as pd
 from winback.errors import InputDataError
 from winback.importer.months import month_number
 
+#: What a date column with no date in it is said to hold.
+NO_DATES = "no recognisable dates"
 #: Two-digit years up to this value are 20xx, later ones 19xx (03.01.24 is 2024, 03.01.85 is 1985).
 TWO_DIGIT_PIVOT = 69
 #: Excel serial day numbers accepted as dates: 36526 = 2000-01-01 ... 73051 = 2099-12-31.
@@ -134,7 +136,7 @@ def parse_dates(values: pd.Series, column: str, date_format: str | None = None,
         used.append("dd/mm/yyyy" if first_over_12 else "mm/dd/yyyy")
         notes.append("day/month order decided by values over 12 in the "
                      + ("first" if first_over_12 else "second") + " position")
-    return out.dt.normalize(), ColumnFormat(", ".join(used) if used else "no recognisable dates", notes)
+    return out.dt.normalize(), ColumnFormat(", ".join(used) if used else NO_DATES, notes)
 
 
 _EARLIEST, _LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-12-31")
